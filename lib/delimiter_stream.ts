@@ -7,6 +7,7 @@
 import { concat } from "./_bytes.ts";
 import { FrameTooLargeError } from "./frame_too_large_error.ts";
 import { UnexpectedEofError } from "./unexpected_eof_error.ts";
+import { orderedTransform } from "./_ordered_transform.ts";
 
 /** Options for {@linkcode DelimiterStream}. */
 export interface DelimiterStreamOptions {
@@ -44,13 +45,16 @@ export interface DelimiterStreamOptions {
 }
 
 /**
- * A `TransformStream` from bytes to messages: each output chunk is the bytes
- * between two delimiters, without the delimiter.
+ * A transform stream (a `readable`/`writable` pair for `pipeThrough`) from
+ * bytes to messages: each output chunk is the bytes between two delimiters,
+ * without the delimiter.
  *
  * TCP delivers a stream of bytes in pieces of any size: one read may hold half
  * a line, or three lines and the start of a fourth. This stream keeps the bytes
  * after the last delimiter until the rest of that message arrives, and never
- * keeps more than `maxLength` of them.
+ * keeps more than `maxLength` of them. When it fails, every message before
+ * the failure is still delivered first, and nothing more is read from the
+ * source.
  *
  * @example Lines that arrive split across chunks
  * ```ts
@@ -78,7 +82,12 @@ export interface DelimiterStreamOptions {
  * );
  * ```
  */
-export class DelimiterStream extends TransformStream<Uint8Array, Uint8Array> {
+export class DelimiterStream implements TransformStream<Uint8Array, Uint8Array> {
+  /** The messages. */
+  readonly readable: ReadableStream<Uint8Array<ArrayBuffer>>;
+  /** Where the bytes go in. */
+  readonly writable: WritableStream<Uint8Array>;
+
   /**
    * @param options The delimiter, the cap, and how to treat CR and an unterminated end.
    * @throws {RangeError} If the delimiter is empty or `maxLength` is negative.
@@ -95,11 +104,11 @@ export class DelimiterStream extends TransformStream<Uint8Array, Uint8Array> {
     if (!(maxLength >= 0)) throw new RangeError(`maxLength must be >= 0, got ${maxLength}`);
 
     // Bytes after the last delimiter seen: the start of the next message.
-    let pending = new Uint8Array(0);
+    let pending: Uint8Array<ArrayBuffer> = new Uint8Array(0);
 
-    super({
-      transform(chunk, controller) {
-        const data = pending.length === 0 ? chunk : concat(pending, chunk);
+    const { readable, writable } = orderedTransform<Uint8Array, Uint8Array<ArrayBuffer>>({
+      transform(chunk, enqueue) {
+        const data = concat(pending, chunk);
         let start = 0;
         // A delimiter may straddle the old and new bytes, so search from just
         // before where the new bytes begin.
@@ -108,7 +117,7 @@ export class DelimiterStream extends TransformStream<Uint8Array, Uint8Array> {
           if (at - start > maxLength) throw new FrameTooLargeError(maxLength, at - start);
           let end = at;
           if (trimCarriageReturn && end > start && data[end - 1] === 0x0d) end--;
-          controller.enqueue(data.slice(start, end));
+          enqueue(data.slice(start, end));
           start = from = at + delim.length;
         }
         // What is left has no delimiter yet. Up to delim.length - 1 of it may
@@ -118,11 +127,11 @@ export class DelimiterStream extends TransformStream<Uint8Array, Uint8Array> {
         }
         pending = data.slice(start);
       },
-      flush(controller) {
+      flush(enqueue) {
         if (pending.length === 0 || unterminated === "discard") return;
         if (unterminated === "emit") {
           if (pending.length > maxLength) throw new FrameTooLargeError(maxLength, pending.length);
-          controller.enqueue(pending);
+          enqueue(pending);
           return;
         }
         throw new UnexpectedEofError(
@@ -132,6 +141,8 @@ export class DelimiterStream extends TransformStream<Uint8Array, Uint8Array> {
         );
       },
     });
+    this.readable = readable;
+    this.writable = writable;
   }
 }
 

@@ -7,15 +7,17 @@
 import { concat } from "./_bytes.ts";
 import { decodeFrame, type DecodeFrameOptions } from "./decode_frame.ts";
 import { UnexpectedEofError } from "./unexpected_eof_error.ts";
+import { orderedTransform } from "./_ordered_transform.ts";
 
 /**
- * A `TransformStream` from bytes, in chunks of any size, to the payloads of
- * the frames they carry.
+ * A transform stream (a `readable`/`writable` pair for `pipeThrough`) from
+ * bytes, in chunks of any size, to the payloads of the frames they carry.
  *
  * A header that announces more than `maxFrameSize` errors the stream with
  * {@linkcode FrameTooLargeError} at once, before any of that payload is
  * buffered. A stream that ends inside a frame errors with
- * {@linkcode UnexpectedEofError}.
+ * {@linkcode UnexpectedEofError}. Either way, every whole frame before the
+ * failure is delivered first.
  *
  * @example Frames split across chunks at awkward places
  * ```ts
@@ -29,23 +31,28 @@ import { UnexpectedEofError } from "./unexpected_eof_error.ts";
  * assert.deepEqual(await Array.fromAsync(messages), ["hi", "!"]);
  * ```
  */
-export class FrameDecoderStream extends TransformStream<Uint8Array, Uint8Array> {
+export class FrameDecoderStream implements TransformStream<Uint8Array, Uint8Array> {
+  /** The payloads. */
+  readonly readable: ReadableStream<Uint8Array<ArrayBuffer>>;
+  /** Where the bytes go in. */
+  readonly writable: WritableStream<Uint8Array>;
+
   /**
    * @param options The cap on a payload's size.
    */
   constructor(options: DecodeFrameOptions = {}) {
     // Bytes received but not yet part of a whole frame.
-    let pending = new Uint8Array(0);
-    super({
-      transform(chunk, controller) {
-        const data = pending.length === 0 ? chunk : concat(pending, chunk);
+    let pending: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+    const { readable, writable } = orderedTransform<Uint8Array, Uint8Array<ArrayBuffer>>({
+      transform(chunk, enqueue) {
+        const data = concat(pending, chunk);
         let offset = 0;
         for (
           let frame = decodeFrame(data, options);
           frame !== null;
           frame = decodeFrame(data.subarray(offset), options)
         ) {
-          controller.enqueue(frame.payload.slice());
+          enqueue(frame.payload.slice());
           offset += frame.byteLength;
         }
         pending = data.slice(offset);
@@ -58,5 +65,7 @@ export class FrameDecoderStream extends TransformStream<Uint8Array, Uint8Array> 
         throw new UnexpectedEofError(announced, pending);
       },
     });
+    this.readable = readable;
+    this.writable = writable;
   }
 }

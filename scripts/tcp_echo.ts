@@ -165,7 +165,7 @@ async function echoConnection(conn: Deno.TcpConn, idleTimeout: number): Promise<
 /** What {@linkcode echo} learned about one message's round trip. */
 export interface EchoResult {
   /** The bytes that came back. */
-  reply: Uint8Array;
+  reply: Uint8Array<ArrayBuffer>;
   /** How many `read()` calls it took to receive them. */
   reads: number;
 }

@@ -1,0 +1,355 @@
+// scripts/tcp_echo.ts: its server and client as a library, its command line,
+// and both against peers no one here wrote (socat, Python's socket module).
+
+import assert from "node:assert/strict";
+import { connectEcho, echo, hangUp, serveEcho } from "../scripts/tcp_echo.ts";
+import {
+  PEERS,
+  peerTest,
+  PYTHON,
+  randomBytes,
+  run,
+  runScript,
+  sha256,
+  startServer,
+} from "./_helpers.ts";
+
+/** Start serveEcho on a free loopback port, collecting its log lines. */
+function startEcho(options: { idleTimeout?: number; maxConnections?: number } = {}) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const stop = new AbortController();
+  const log: string[] = [];
+  const done = serveEcho(listener, {
+    ...options,
+    log: (line) => log.push(line),
+    signal: stop.signal,
+  });
+  return {
+    port: listener.addr.port,
+    log,
+    async close() {
+      stop.abort();
+      await done;
+    },
+  };
+}
+
+/** Read until the peer closes; returns everything read. */
+async function readToEnd(conn: Deno.Conn): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const buffer = new Uint8Array(65536);
+  for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+    parts.push(buffer.slice(0, n));
+  }
+  const all = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    all.set(part, offset);
+    offset += part.length;
+  }
+  return all;
+}
+
+async function freePort(): Promise<number> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+Deno.test("tcp_echo: echo() returns exactly the bytes sent, for 0 B, 1 B and 10 MiB", async () => {
+  const server = startEcho();
+  try {
+    const conn = await connectEcho("127.0.0.1", server.port);
+    for (const size of [0, 1, 10 * 1024 * 1024]) {
+      const message = randomBytes(size);
+      const { reply, reads } = await echo(conn, message);
+      assert.equal(await sha256(reply), await sha256(message), `${size} bytes`);
+      if (size === 10 * 1024 * 1024) assert.ok(reads > 1, "10 MiB came in more than one read");
+    }
+    await hangUp(conn);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("tcp_echo: 50 concurrent clients each get their own bytes back", async () => {
+  const server = startEcho();
+  try {
+    await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+      const conn = await connectEcho("127.0.0.1", server.port);
+      const message = randomBytes(1000 + i * 997);
+      const { reply } = await echo(conn, message);
+      assert.deepEqual(reply, message);
+      await hangUp(conn);
+    }));
+    assert.equal(server.log.filter((line) => line.endsWith("connected")).length, 50);
+  } finally {
+    await server.close();
+  }
+  assert.equal(server.log.filter((line) => line.includes("disconnected")).length, 50);
+});
+
+Deno.test("tcp_echo: the server logs each peer's address on connect and disconnect", async () => {
+  const server = startEcho();
+  const conn = await connectEcho("127.0.0.1", server.port);
+  const { port } = conn.localAddr as Deno.NetAddr;
+  await echo(conn, new TextEncoder().encode("abc"));
+  await hangUp(conn);
+  await server.close();
+  assert.deepEqual(server.log, [
+    `127.0.0.1:${port} connected`,
+    `127.0.0.1:${port} disconnected after 3 bytes echoed (the client closed)`,
+  ]);
+});
+
+Deno.test("tcp_echo: an idle client is disconnected and others are still served", async () => {
+  const server = startEcho({ idleTimeout: 200 });
+  try {
+    const idle = await connectEcho("127.0.0.1", server.port);
+    // The server closes the idle connection: our read sees the end of the stream.
+    assert.equal((await readToEnd(idle)).length, 0);
+    idle.close();
+    const fresh = await connectEcho("127.0.0.1", server.port);
+    assert.deepEqual((await echo(fresh, new Uint8Array([7]))).reply, new Uint8Array([7]));
+    await hangUp(fresh);
+  } finally {
+    await server.close();
+  }
+  assert.ok(server.log.some((line) => line.includes("(0.2 s idle)")), server.log.join("\n"));
+});
+
+Deno.test("tcp_echo: a client that sends but never reads is cut off once the server's writes stall", async () => {
+  const server = startEcho({ idleTimeout: 300 });
+  try {
+    const greedy = await connectEcho("127.0.0.1", server.port);
+    // Write far more than the socket buffers hold, never reading the echo.
+    const flood = writeUntilFails(greedy, 256 * 1024 * 1024);
+    const outcome = await flood;
+    assert.ok(
+      outcome.failed,
+      `the server never closed the stalled connection (${outcome.sent} B sent)`,
+    );
+    greedy.close();
+    const fresh = await connectEcho("127.0.0.1", server.port);
+    assert.deepEqual((await echo(fresh, new Uint8Array([1, 2]))).reply, new Uint8Array([1, 2]));
+    await hangUp(fresh);
+  } finally {
+    await server.close();
+  }
+  assert.ok(server.log.some((line) => line.includes("idle")), server.log.join("\n"));
+});
+
+async function writeUntilFails(conn: Deno.Conn, limit: number) {
+  const chunk = new Uint8Array(64 * 1024);
+  let sent = 0;
+  try {
+    while (sent < limit) sent += await conn.write(chunk);
+    return { failed: false, sent };
+  } catch {
+    return { failed: true, sent };
+  }
+}
+
+Deno.test("tcp_echo: connections beyond maxConnections are refused, the others unharmed", async () => {
+  const server = startEcho({ maxConnections: 2 });
+  try {
+    const first = await connectEcho("127.0.0.1", server.port);
+    const second = await connectEcho("127.0.0.1", server.port);
+    await echo(first, new Uint8Array([1])); // both are accepted and served
+    await echo(second, new Uint8Array([2]));
+    const third = await connectEcho("127.0.0.1", server.port);
+    assert.equal((await readToEnd(third).catch(() => new Uint8Array())).length, 0);
+    third.close();
+    assert.deepEqual((await echo(first, new Uint8Array([3]))).reply, new Uint8Array([3]));
+    await hangUp(first);
+    await hangUp(second);
+  } finally {
+    await server.close();
+  }
+  assert.ok(server.log.some((line) => line.includes("refused: already 2 connections")));
+});
+
+Deno.test("tcp_echo: shutting down closes open connections and serveEcho returns", async () => {
+  const server = startEcho();
+  const conn = await connectEcho("127.0.0.1", server.port);
+  await echo(conn, new Uint8Array([5]));
+  await server.close();
+  assert.equal((await readToEnd(conn).catch(() => new Uint8Array())).length, 0);
+  conn.close();
+  await assert.rejects(connectEcho("127.0.0.1", server.port), /cannot connect/);
+});
+
+Deno.test("tcp_echo: the demo shows three clients, a 1 MiB message in many reads, and a clean stop", async () => {
+  const { code, stdout, stderr } = await runScript("tcp_echo");
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /server: listening on tcp:\/\/127\.0\.0\.1:\d+/);
+  assert.match(
+    stdout,
+    /client A: sent 11 bytes, echo arrived in \d+ read\(s\): "hello, echo" \(identical\)/,
+  );
+  const big = stdout.match(/client C: sent 1048576 bytes, echo arrived in (\d+) read\(s\)/);
+  assert.ok(big && Number(big[1]) > 1, stdout);
+  assert.equal(stdout.match(/disconnected after/g)?.length, 3);
+  assert.match(stdout, /server: stopped/);
+});
+
+Deno.test("tcp_echo: `serve` and `send` talk over loopback, messages from args and stdin", async () => {
+  const server = await startServer("tcp_echo");
+  try {
+    const port = String(server.port);
+    const fromArgs = await runScript("tcp_echo", ["send", "--port", port, "one", "two words"]);
+    assert.equal(fromArgs.code, 0, fromArgs.stderr);
+    assert.equal(fromArgs.stdout, "one\ntwo words\n");
+    const fromStdin = await runScript("tcp_echo", ["send", "--port", port], {
+      stdin: "alpha\r\nbeta\ngamma",
+    });
+    assert.equal(fromStdin.code, 0, fromStdin.stderr);
+    assert.equal(fromStdin.stdout, "alpha\nbeta\ngamma\n");
+  } finally {
+    const { code, stdout } = await server.stop();
+    assert.equal(code, 0);
+    assert.match(stdout, /disconnected after \d+ bytes echoed \(the client closed\)/);
+  }
+});
+
+Deno.test("tcp_echo: `send` to a port where nothing listens is one error line, exit 1", async () => {
+  const port = await freePort();
+  const { code, stdout, stderr } = await runScript("tcp_echo", [
+    "send",
+    "--port",
+    String(port),
+    "x",
+  ]);
+  assert.equal(code, 1);
+  assert.equal(stdout, "");
+  assert.equal(stderr.trim().split("\n").length, 1);
+  assert.match(
+    stderr,
+    new RegExp(`^error: cannot connect to tcp://127.0.0.1:${port}: connection refused`),
+  );
+});
+
+Deno.test("tcp_echo: `serve` on a port in use is one error line, exit 1", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const result = await runScript("tcp_echo", ["serve", "--port", String(listener.addr.port)]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error: address already in use/);
+  } finally {
+    listener.close();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Interop: peers that no one here wrote.
+// ---------------------------------------------------------------------------
+
+const SIZES = [0, 1, 10 * 1024 * 1024];
+
+peerTest("tcp_echo: socat as a client of our server, byte-exact", [PEERS.socat], async () => {
+  const server = await startServer("tcp_echo");
+  try {
+    for (const size of SIZES) {
+      const data = randomBytes(size);
+      // socat copies stdin to the server, half-closes when stdin ends, and
+      // prints what comes back until the server closes (-t: at most 10 s more).
+      const result = await runRaw("socat", ["-t", "10", "-", `TCP:127.0.0.1:${server.port}`], data);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout.length, size);
+      assert.equal(await sha256(result.stdout), await sha256(data), `${size} bytes`);
+    }
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});
+
+peerTest("tcp_echo: Python's socket module as a client of our server, byte-exact", [
+  PEERS.python3,
+], async () => {
+  const server = await startServer("tcp_echo");
+  const client = `
+import hashlib, socket, sys, threading
+size = int(sys.argv[2])
+data = bytes(i * 7 % 256 for i in range(size))
+sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+def send():
+    sock.sendall(data)
+    sock.shutdown(socket.SHUT_WR)
+threading.Thread(target=send).start()
+received = bytearray()
+while chunk := sock.recv(65536):
+    received += chunk
+print(len(received), hashlib.sha256(received).hexdigest() == hashlib.sha256(data).hexdigest())
+`;
+  try {
+    for (const size of SIZES) {
+      const result = await run(PYTHON, ["-c", client, String(server.port), String(size)]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout.trim(), `${size} True`);
+    }
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});
+
+peerTest(
+  "tcp_echo: our client against socat's echo (PIPE), byte-exact",
+  [PEERS.socat],
+  async () => {
+    const port = await freePort();
+    const socat = await startSocatEcho(port);
+    try {
+      const conn = await connectEcho("127.0.0.1", port);
+      for (const size of SIZES) {
+        const message = randomBytes(size);
+        const { reply } = await echo(conn, message);
+        assert.equal(await sha256(reply), await sha256(message), `${size} bytes`);
+      }
+      await hangUp(conn);
+      const cli = await runScript("tcp_echo", ["send", "--port", String(port), "hello socat"]);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.equal(cli.stdout, "hello socat\n");
+    } finally {
+      socat.kill("SIGTERM");
+      await socat.status;
+    }
+  },
+);
+
+/** socat echoing on `port`; resolves once the port accepts connections. */
+async function startSocatEcho(port: number): Promise<Deno.ChildProcess> {
+  const socat = new Deno.Command("socat", {
+    args: [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, "PIPE"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return socat;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+  socat.kill("SIGKILL");
+  await socat.status;
+  throw new Error(`socat did not start listening on port ${port}`);
+}
+
+/** Run a command with binary stdin, returning binary stdout. */
+async function runRaw(command: string, args: string[], stdin: Uint8Array) {
+  const child = new Deno.Command(command, {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writing = (async () => {
+    const writer = child.stdin.getWriter();
+    await writer.write(stdin);
+    await writer.close();
+  })();
+  const [{ code, stdout, stderr }] = await Promise.all([child.output(), writing]);
+  return { code, stdout, stderr: new TextDecoder().decode(stderr) };
+}
