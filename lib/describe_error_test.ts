@@ -12,7 +12,7 @@ async function errorOf(fn: () => Promise<unknown> | unknown): Promise<unknown> {
   throw new Error("expected an error");
 }
 
-async function unusedPort(): Promise<number> {
+function unusedPort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr;
   listener.close();
@@ -20,7 +20,7 @@ async function unusedPort(): Promise<number> {
 }
 
 Deno.test("describeError() explains a refused connection, keeping the caller's context", async () => {
-  const port = await unusedPort();
+  const port = unusedPort();
   const refused = await errorOf(() => Deno.connect({ hostname: "127.0.0.1", port }));
   const wrapped = new Error(`cannot connect to tcp://127.0.0.1:${port}`, { cause: refused });
   const line = describeError(wrapped);

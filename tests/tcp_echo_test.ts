@@ -50,7 +50,7 @@ async function readToEnd(conn: Deno.Conn): Promise<Uint8Array> {
   return all;
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr;
   listener.close();
@@ -214,7 +214,7 @@ Deno.test("tcp_echo: `serve` and `send` talk over loopback, messages from args a
 });
 
 Deno.test("tcp_echo: `send` to a port where nothing listens is one error line, exit 1", async () => {
-  const port = await freePort();
+  const port = freePort();
   const { code, stdout, stderr } = await runScript("tcp_echo", [
     "send",
     "--port",
@@ -297,7 +297,7 @@ peerTest(
   "tcp_echo: our client against socat's echo (PIPE), byte-exact",
   [PEERS.socat],
   async () => {
-    const port = await freePort();
+    const port = freePort();
     const socat = await startSocatEcho(port);
     try {
       const conn = await connectEcho("127.0.0.1", port);
