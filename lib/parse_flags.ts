@@ -26,7 +26,7 @@ export interface FlagSpec {
 /** The parsed value of each flag in `S`: typed by the spec, never `undefined` where a default is given. */
 export type Flags<S extends Record<string, FlagSpec>> = {
   [K in keyof S]: S[K]["type"] extends "boolean" ? boolean
-    : S[K] extends { default: infer D } ? D
+    : S[K] extends { default: string | number } ? (S[K]["type"] extends "number" ? number : string)
     : (S[K]["type"] extends "number" ? number : string) | undefined;
 };
 

@@ -1,0 +1,128 @@
+// scripts/concurrent_clients.ts: the two accept loops, told apart by how many
+// clients each serves at once (never by timing), and its command line.
+
+import assert from "node:assert/strict";
+import {
+  Gauge,
+  type Mode,
+  sendClients,
+  serveGreetings,
+  slowClient,
+} from "../scripts/concurrent_clients.ts";
+import { PEERS, peerTest, PYTHON, run, runScript, startServer } from "./_helpers.ts";
+
+async function round(mode: Mode, count: number, idleTimeout = 10_000) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const gauge = new Gauge();
+  const server = serveGreetings(listener, mode, gauge, idleTimeout);
+  return {
+    port: listener.addr.port,
+    gauge,
+    async finish() {
+      listener.close();
+      await server;
+    },
+    clients: () => sendClients("127.0.0.1", listener.addr.port, count, 5),
+  };
+}
+
+Deno.test("concurrent_clients: the one-at-a-time server never serves two clients at once", async () => {
+  const server = await round("one-at-a-time", 6);
+  const answers = await server.clients();
+  await server.finish();
+  assert.equal(server.gauge.peak, 1);
+  assert.deepEqual(
+    answers.map((a) => a.reply).sort(),
+    Array.from({ length: 6 }, (_, i) => `hello, client ${i + 1}`).sort(),
+  );
+});
+
+Deno.test("concurrent_clients: the concurrent server serves every waiting client at once", async () => {
+  const server = await round("concurrent", 6);
+  const answers = await server.clients();
+  await server.finish();
+  // Each client waits for the server's question before it speaks, so all six
+  // can only be in progress together if the server took them all at once.
+  assert.equal(server.gauge.peak, 6);
+  assert.equal(answers.length, 6);
+  assert.equal(server.gauge.current, 0);
+});
+
+Deno.test("concurrent_clients: a silent client is dropped on idle timeout and the next one is served", async () => {
+  for (const mode of ["one-at-a-time", "concurrent"] as const) {
+    const server = await round(mode, 1, 200);
+    const silent = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    const reply = await slowClient("127.0.0.1", server.port, "patient", 0);
+    assert.equal(reply, "hello, patient", mode);
+    // The silent client got the question, then the server hung up on it.
+    let heard = "";
+    for await (const chunk of silent.readable) heard += new TextDecoder().decode(chunk);
+    assert.equal(heard, "your name?\n", mode);
+    await server.finish();
+  }
+});
+
+Deno.test("concurrent_clients: a name over the cap is refused without an answer", async () => {
+  const server = await round("concurrent", 1);
+  const reply = await slowClient("127.0.0.1", server.port, "x".repeat(300), 0).catch((e) => e);
+  await server.finish();
+  assert.ok(reply === "" || reply instanceof Error, String(reply));
+});
+
+Deno.test("concurrent_clients: the demo contrasts the two servers", async () => {
+  const { code, stdout, stderr } = await runScript("concurrent_clients");
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /one-at-a-time server, listening on tcp:\/\/127\.0\.0\.1:\d+/);
+  assert.match(stdout, /all 5 answered after \d+ ms; at most 1 client\(s\) served at once/);
+  assert.match(stdout, /all 5 answered after \d+ ms; at most 5 client\(s\) served at once/);
+  assert.equal(stdout.match(/"hello, client \d"/g)?.length, 10);
+});
+
+Deno.test("concurrent_clients: `serve` answers `clients`, in both modes; a bad mode is a usage error", async () => {
+  for (const mode of ["one-at-a-time", "concurrent"]) {
+    const server = await startServer("concurrent_clients", ["--mode", mode]);
+    const result = await runScript("concurrent_clients", [
+      "clients",
+      "--port",
+      String(server.port),
+      "--count",
+      "3",
+      "--delay",
+      "1",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.match(/"hello, client \d"/g)?.length, 3);
+    assert.equal((await server.stop()).code, 0);
+  }
+  const bad = await runScript("concurrent_clients", ["serve", "--mode", "threads"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^error: --mode must be one-at-a-time or concurrent/);
+});
+
+peerTest("concurrent_clients: Python clients in threads are all served at once", [
+  PEERS.python3,
+], async () => {
+  const server = await startServer("concurrent_clients");
+  const clients = `
+import socket, sys, threading
+replies = []
+def client(i):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    f = s.makefile("rb")
+    assert f.readline() == b"your name?\\n"
+    s.sendall(b"py%d" % i)
+    s.shutdown(socket.SHUT_WR)
+    replies.append(f.read().decode())
+threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(len(replies), all(r == "hello, py%d\\n" % int(r.split("py")[1]) for r in replies))
+`;
+  try {
+    const result = await run(PYTHON, ["-c", clients, String(server.port)]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout.trim(), "20 True");
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});
