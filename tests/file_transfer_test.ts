@@ -1,0 +1,251 @@
+// scripts/file_transfer.ts: whole files or nothing, under the narrowest permissions.
+
+import assert from "node:assert/strict";
+import fc from "npm:fast-check@4.3.0";
+import {
+  DirectoryStore,
+  memorySource,
+  problemWithName,
+  receiveFile,
+  sendFile,
+} from "../scripts/file_transfer.ts";
+import { encodeFrame } from "../lib/encode_frame.ts";
+import { readFrame } from "../lib/read_frame.ts";
+import { writeAll } from "../lib/write_all.ts";
+import { DENO, randomBytes, runScript, scriptPath, sha256, startProcess } from "./_helpers.ts";
+
+const NET = "--allow-net=127.0.0.1";
+
+/** A receiver (`serve --dir`) with exactly the permissions its help names. */
+function startReceiver(dir: string, extra: string[] = []) {
+  return startProcess(DENO, [
+    "run",
+    "--no-prompt",
+    NET,
+    `--allow-read=${dir}`,
+    `--allow-write=${dir}`,
+    scriptPath("file_transfer"),
+    "serve",
+    "--dir",
+    dir,
+    "--port",
+    "0",
+    ...extra,
+  ]);
+}
+
+function sendWithCli(path: string, port: number, extra: string[] = []) {
+  return runScript("file_transfer", ["send", path, "--port", String(port), ...extra], {
+    flags: [NET, `--allow-read=${path}`],
+    timeout: 120_000,
+  });
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(dir))).map((entry) => entry.name).sort();
+}
+
+/** Poll until `check` holds (the receiver cleans up asynchronously), up to 20 s. */
+async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail(`never happened: ${what}`);
+}
+
+Deno.test("file_transfer: names with separators, dot names and control characters are refused", () => {
+  for (
+    const bad of [
+      "",
+      ".",
+      "..",
+      "../x",
+      "a/b",
+      "a\\b",
+      "/etc/passwd",
+      "x\0y",
+      "tab\there",
+      "é".repeat(200),
+    ]
+  ) {
+    assert.ok(problemWithName(bad), JSON.stringify(bad));
+  }
+  for (const good of ["a.txt", "..hidden", "...", "résumé.pdf", "x".repeat(255)]) {
+    assert.equal(problemWithName(good), undefined, good);
+  }
+});
+
+Deno.test("file_transfer: any name holding a separator is refused (property)", () => {
+  fc.assert(
+    fc.property(fc.string(), fc.constantFrom("/", "\\"), fc.string(), (a, sep, b) => {
+      assert.ok(problemWithName(a + sep + b));
+    }),
+  );
+});
+
+Deno.test("file_transfer: the CLI sends 0 B, 1 B and 100 MiB byte-exact, with scoped permissions, leaving no temp file", async () => {
+  const source = await Deno.makeTempDir();
+  const target = await Deno.makeTempDir();
+  const receiver = await startReceiver(target);
+  try {
+    for (
+      const [name, size] of [["empty", 0], ["one", 1], ["big.bin", 100 * 1024 * 1024]] as const
+    ) {
+      const data = randomBytes(size);
+      await Deno.writeFile(`${source}/${name}`, data);
+      const result = await sendWithCli(`${source}/${name}`, receiver.port);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, new RegExp(`sent "${name}" \\(${size} bytes\\)`));
+      assert.equal(
+        await sha256(await Deno.readFile(`${target}/${name}`)),
+        await sha256(data),
+        name,
+      );
+    }
+    assert.deepEqual(await listDir(target), ["big.bin", "empty", "one"]);
+  } finally {
+    const { code, stdout } = await receiver.stop();
+    assert.equal(code, 0);
+    assert.match(stdout, /received "big.bin" \(104857600 bytes/);
+    await Deno.remove(source, { recursive: true });
+    await Deno.remove(target, { recursive: true });
+  }
+});
+
+Deno.test("file_transfer: killing the sender mid-transfer leaves nothing under the target name", async () => {
+  const target = await Deno.makeTempDir();
+  const receiver = await startReceiver(target);
+  // A sender in its own process: header, go-ahead, 10 of 100 MiB, then it waits to be killed.
+  const program = `
+    import { encodeFrame } from "${new URL("../lib/encode_frame.ts", import.meta.url).href}";
+    import { readFrame } from "${new URL("../lib/read_frame.ts", import.meta.url).href}";
+    import { writeAll } from "${new URL("../lib/write_all.ts", import.meta.url).href}";
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: ${receiver.port} });
+    const header = { name: "victim.bin", size: 104857600, sha256: "${"0".repeat(64)}" };
+    await writeAll(conn, encodeFrame(new TextEncoder().encode(JSON.stringify(header))));
+    await readFrame(conn);
+    await writeAll(conn, new Uint8Array(10 * 1024 * 1024));
+    console.log("halfway");
+    setInterval(() => {}, 1000);
+  `;
+  const sender = new Deno.Command(DENO, {
+    args: ["eval", "--ext=ts", program],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const reader = sender.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let out = "";
+    while (!out.includes("halfway")) out += (await reader.read()).value ?? "";
+    // The partial upload exists, under a temporary name only.
+    const names = await listDir(target);
+    assert.equal(names.length, 1);
+    assert.match(names[0], /^\.victim\.bin\.[0-9a-f]{8}\.part$/);
+    sender.kill("SIGKILL");
+    await sender.status;
+    await reader.cancel();
+    await eventually(async () => (await listDir(target)).length === 0, "the temp file is removed");
+  } finally {
+    const { stdout } = await receiver.stop();
+    assert.match(stdout, /discarded "victim.bin": the sender left after \d+ of 104857600 bytes/);
+    await Deno.remove(target, { recursive: true });
+  }
+});
+
+Deno.test("file_transfer: a wrong hash is reported, the temp file removed, and the old file kept", async () => {
+  const target = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${target}/keep.txt`, "the good version");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const receiving = receiveFile(await accepted, new DirectoryStore(target));
+  const verdict = await sendFile(conn, "keep.txt", memorySource(randomBytes(300_000)), {
+    sha256: "f".repeat(64),
+  });
+  conn.close();
+  listener.close();
+  assert.equal(verdict.ok, false);
+  assert.match(
+    !verdict.ok ? verdict.error : "",
+    /SHA-256 mismatch: announced f{64}, got [0-9a-f]{64}/,
+  );
+  assert.match(await receiving, /discarded "keep.txt": SHA-256 mismatch/);
+  assert.deepEqual(await listDir(target), ["keep.txt"]);
+  assert.equal(await Deno.readTextFile(`${target}/keep.txt`), "the good version");
+  await Deno.remove(target, { recursive: true });
+});
+
+Deno.test("file_transfer: the receiver refuses a bad name or an oversized file before any body byte", async () => {
+  const target = await Deno.makeTempDir();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  for (
+    const [name, size, expected] of [
+      ["../escape", 10, /path separator/],
+      ["huge.bin", 5000, /5000 bytes is over the limit of 1000/],
+    ] as const
+  ) {
+    const accepted = listener.accept();
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    const receiving = receiveFile(await accepted, new DirectoryStore(target), { maxSize: 1000 });
+    const header = { name, size, sha256: "0".repeat(64) };
+    await writeAll(conn, encodeFrame(new TextEncoder().encode(JSON.stringify(header))));
+    const reply = JSON.parse(new TextDecoder().decode((await readFrame(conn))!));
+    assert.equal(reply.ok, false);
+    assert.match(reply.error, expected);
+    await receiving;
+    conn.close();
+  }
+  listener.close();
+  assert.deepEqual(await listDir(target), []);
+  await Deno.remove(target, { recursive: true });
+});
+
+Deno.test("file_transfer: garbage instead of a header is answered and the connection closed", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const receiving = receiveFile(await accepted, new DirectoryStore("/nonexistent"));
+  await writeAll(conn, encodeFrame(new TextEncoder().encode("not json {")));
+  const reply = JSON.parse(new TextDecoder().decode((await readFrame(conn))!));
+  assert.deepEqual(reply, { ok: false, error: "the header is not JSON" });
+  assert.equal(await readFrame(conn), null);
+  assert.equal(await receiving, "refused: the header is not JSON");
+  conn.close();
+  listener.close();
+});
+
+Deno.test("file_transfer: each side fails with one error line naming the permission it lacks", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/f.txt`, "x");
+  const send = await runScript("file_transfer", ["send", `${dir}/f.txt`], { flags: [NET] });
+  assert.equal(send.code, 1);
+  assert.match(
+    send.stderr,
+    new RegExp(
+      `^error: missing permission: needs read access to ${dir}/f.txt; run again with --allow-read=${dir}/f.txt\n$`,
+    ),
+  );
+  const serve = await runScript("file_transfer", ["serve", "--dir", dir, "--port", "0"], {
+    flags: [NET],
+  });
+  assert.equal(serve.code, 1);
+  assert.match(serve.stderr, /^error: .*missing permission: needs read access/);
+  const noDir = await runScript("file_transfer", ["serve"], { flags: [NET] });
+  assert.equal(noDir.code, 2);
+  assert.match(noDir.stderr, /serve needs --dir DIR/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("file_transfer: the demo keeps the good file and refuses, discards or drops the rest", async () => {
+  const { code, stdout, stderr } = await runScript("file_transfer");
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /receiver: received "report.bin" \(8388608 bytes/);
+  assert.match(stdout, /receiver: refused: "..\/..\/etc\/passwd" contains a path separator/);
+  assert.match(stdout, /receiver: discarded "copy.bin": SHA-256 mismatch/);
+  assert.match(
+    stdout,
+    /receiver: discarded "half.bin": the sender left after 1048576 of 8388608 bytes/,
+  );
+  assert.match(stdout, /files the receiver kept: \["report.bin"\]/);
+});
