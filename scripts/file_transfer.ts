@@ -34,11 +34,12 @@ file_transfer.ts: send a file over TCP; the receiver keeps it only if it arrived
 
 usage:
   file_transfer.ts                       demo: good, refused, corrupted and interrupted transfers, in memory
-  file_transfer.ts serve --dir DIR       receive files into DIR until Ctrl-C
+  file_transfer.ts serve [--dir DIR]     receive files into DIR until Ctrl-C (without --dir:
+                                         check each file, then discard it)
   file_transfer.ts send FILE [flags]     send FILE to a receiver
 
 flags:
-  --dir DIR            serve: the folder files are received into (required)
+  --dir DIR            serve: the folder files are received into
   --host HOST          serve: address to listen on; send: receiver to reach (default 127.0.0.1)
   --port PORT          TCP port (default 7300; serve --port 0 picks any free port)
   --name NAME          send: the name to give the file there (default: FILE's own name)
@@ -47,8 +48,8 @@ flags:
   -h, --help           show this help
 
 permissions (each scoped to the one file or folder involved):
-  demo:   --allow-net=127.0.0.1
-  serve:  --allow-net=127.0.0.1 --allow-read=DIR --allow-write=DIR
+  demo, and serve without --dir:  --allow-net=127.0.0.1
+  serve --dir DIR:  --allow-net=127.0.0.1 --allow-read=DIR --allow-write=DIR
           (Deno's rename needs read as well as write access to the folder)
   send:   --allow-net=127.0.0.1 --allow-read=FILE
   another --host: --allow-net=HOST instead of --allow-net=127.0.0.1
@@ -150,6 +151,14 @@ export class DirectoryStore implements FileStore {
         await Deno.remove(temp).catch(() => {});
       },
     };
+  }
+}
+
+/** Nowhere: each file is received and checked, then forgotten (`serve` without `--dir`). */
+export class DiscardStore implements FileStore {
+  begin(): Promise<Upload> {
+    const nothing = () => Promise.resolve();
+    return Promise.resolve({ write: nothing, commit: nothing, abort: nothing });
   }
 }
 
@@ -412,17 +421,18 @@ async function main(args: string[]): Promise<void> {
   const [command, ...rest] = positionals;
   if (command === undefined) return await demo();
   if (command === "serve") {
-    if (!flags.dir) throw new UsageError("serve needs --dir DIR, the folder to receive into");
     if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+    const options = { maxSize: flags["max-size"], idleTimeout: flags["idle-timeout"] * 1000 };
+    if (flags.dir === undefined) {
+      console.log("no --dir: each file is checked, then discarded; nothing is written");
+      return await serve(flags.host, flags.port, new DiscardStore(), options);
+    }
     const dir = flags.dir.replace(/\/+$/, "") || "/";
     const info = await Deno.stat(dir).catch((error) => {
       throw new Error(`cannot use --dir ${dir}`, { cause: error });
     });
     if (!info.isDirectory) throw new Error(`--dir ${dir} is not a folder`);
-    return await serve(flags.host, flags.port, new DirectoryStore(dir), {
-      maxSize: flags["max-size"],
-      idleTimeout: flags["idle-timeout"] * 1000,
-    });
+    return await serve(flags.host, flags.port, new DirectoryStore(dir), options);
   }
   if (command === "send") {
     if (rest.length !== 1) throw new UsageError("send takes exactly one FILE");

@@ -231,10 +231,28 @@ Deno.test("file_transfer: each side fails with one error line naming the permiss
   });
   assert.equal(serve.code, 1);
   assert.match(serve.stderr, /^error: .*missing permission: needs read access/);
-  const noDir = await runScript("file_transfer", ["serve"], { flags: [NET] });
-  assert.equal(noDir.code, 2);
-  assert.match(noDir.stderr, /serve needs --dir DIR/);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("file_transfer: `serve` without --dir checks each file and writes nothing", async () => {
+  const source = await Deno.makeTempDir();
+  await Deno.writeFile(`${source}/f.bin`, randomBytes(100_000));
+  const receiver = await startProcess(DENO, [
+    "run",
+    "--no-prompt",
+    NET,
+    scriptPath("file_transfer"),
+    "serve",
+    "--port",
+    "0",
+  ]);
+  const result = await sendWithCli(`${source}/f.bin`, receiver.port);
+  const { code, stdout } = await receiver.stop();
+  await Deno.remove(source, { recursive: true });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(code, 0);
+  assert.match(stdout, /no --dir: each file is checked, then discarded/);
+  assert.match(stdout, /received "f.bin" \(100000 bytes/);
 });
 
 Deno.test("file_transfer: the demo keeps the good file and refuses, discards or drops the rest", async () => {
