@@ -115,19 +115,33 @@ export async function serveGreetings(
   mode: Mode,
   gauge = new Gauge(),
   idleTimeout = 10_000,
+  signal?: AbortSignal,
 ): Promise<void> {
   const serving = new Set<Promise<void>>();
+  // Shutting down: stop accepting, and hang up on every client being served.
+  const open = new Set<Deno.Conn>();
+  const stop = () => {
+    listener.close();
+    for (const conn of open) conn.close();
+  };
+  signal?.addEventListener("abort", stop, { once: true });
+  const serve = (conn: Deno.Conn) => {
+    open.add(conn);
+    return greet(conn, gauge, idleTimeout).finally(() => open.delete(conn));
+  };
   try {
     for await (const conn of listener) {
       if (mode === "one-at-a-time") {
-        await greet(conn, gauge, idleTimeout);
+        await serve(conn);
       } else {
-        const task = greet(conn, gauge, idleTimeout).finally(() => serving.delete(task));
+        const task = serve(conn).finally(() => serving.delete(task));
         serving.add(task);
       }
     }
   } catch (error) {
     if (!(error instanceof Deno.errors.BadResource)) throw error;
+  } finally {
+    signal?.removeEventListener("abort", stop);
   }
   await Promise.all(serving);
 }
@@ -236,8 +250,8 @@ async function main(args: string[]): Promise<void> {
   if (command === "serve") {
     const listener = Deno.listen({ hostname: flags.host, port: flags.port });
     console.log(listeningBanner("tcp", listener.addr));
-    shutdownSignal().addEventListener("abort", () => listener.close());
-    return await serveGreetings(listener, mode, new Gauge(), flags["idle-timeout"] * 1000);
+    const idleTimeout = flags["idle-timeout"] * 1000;
+    return await serveGreetings(listener, mode, new Gauge(), idleTimeout, shutdownSignal());
   }
   if (command === "clients") {
     await sendClients(flags.host, flags.port, flags.count, flags.delay, printAnswer);

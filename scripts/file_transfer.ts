@@ -21,6 +21,7 @@
 import { createHash } from "node:crypto";
 import { encodeFrame } from "../lib/encode_frame.ts";
 import { readFrame } from "../lib/read_frame.ts";
+import { FrameTooLargeError } from "../lib/frame_too_large_error.ts";
 import { writeAll } from "../lib/write_all.ts";
 import { withTimeout } from "../lib/with_timeout.ts";
 import { parseFlags } from "../lib/parse_flags.ts";
@@ -224,7 +225,14 @@ export async function receiveFile(
   let upload: Upload | undefined;
   try {
     // 1. The header: refuse a bad name or size before a single byte of the body.
-    const frame = await readFrame(conn, { maxFrameSize: MAX_HEADER });
+    let frame;
+    try {
+      frame = await readFrame(conn, { maxFrameSize: MAX_HEADER });
+    } catch (error) {
+      if (!(error instanceof FrameTooLargeError)) throw error;
+      await answer({ ok: false, error: `the header is over ${MAX_HEADER} bytes` });
+      return `refused: a header of ${error.size} bytes`;
+    }
     if (frame === null) return "the sender left before its header";
     const header = parseHeader(frame);
     if (typeof header === "string") {

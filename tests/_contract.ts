@@ -309,6 +309,17 @@ export async function checkServe(path: string, flags: string[]): Promise<string[
     );
   }
 
+  // A client that connects and then says nothing: on SIGTERM the server must
+  // hang up on it, not wait for it (CONTRACT point 4: "close every connection").
+  let client: Deno.TcpConn | undefined;
+  const streamPort = child.stdout.text().match(/^listening on (?!udp:)[a-z]+:\/\/.*:(\d+)\s*$/m)
+    ?.[1];
+  if (ready && streamPort) {
+    client = await Deno.connect({ hostname: "127.0.0.1", port: Number(streamPort) }).catch(() =>
+      undefined
+    );
+  }
+
   let killed = false;
   let exitedByItself = exited;
   if (!exited) {
@@ -325,6 +336,9 @@ export async function checkServe(path: string, flags: string[]): Promise<string[
     clearTimeout(timer);
   }
   const { code, signal } = await status;
+  try {
+    client?.close();
+  } catch { /* the server closed it */ }
   const leftovers = await settleLeftovers(before);
   await child.finish();
 
@@ -346,7 +360,10 @@ export async function checkServe(path: string, flags: string[]): Promise<string[
     if (exitedByItself) {
       bad(`serve exited (code ${code}) by itself; it must serve until SIGINT/SIGTERM`);
     } else if (killed) {
-      bad(`serve did not exit within ${SIGTERM_LIMIT_MS / 1000} s of SIGTERM`);
+      bad(
+        `serve did not exit within ${SIGTERM_LIMIT_MS / 1000} s of SIGTERM` +
+          (client ? " with an idle client connected: close every connection on shutdown" : ""),
+      );
     } else if (code !== 0) {
       bad(
         `serve exited with ${signal ? `signal ${signal}` : `code ${code}`} on SIGTERM; expected 0` +

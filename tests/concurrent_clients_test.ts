@@ -126,3 +126,21 @@ print(len(replies), all(r == "hello, py%d\\n" % int(r.split("py")[1]) for r in r
     assert.equal((await server.stop()).code, 0);
   }
 });
+
+Deno.test("concurrent_clients: SIGTERM hangs up on clients being served, in both modes", async () => {
+  for (const mode of ["one-at-a-time", "concurrent"]) {
+    const server = await startServer("concurrent_clients", [
+      "--mode",
+      mode,
+      "--idle-timeout",
+      "600",
+    ]);
+    const silent = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    const question = new Uint8Array(64);
+    assert.ok((await silent.read(question)) !== null, "the server is serving the silent client");
+    const { code } = await server.stop();
+    assert.equal(code, 0, mode);
+    assert.equal(await silent.read(question), null, `${mode}: the server hung up`);
+    silent.close();
+  }
+});

@@ -37,6 +37,7 @@ const FIXTURES: Record<string, { point: number; catches: RegExp } | null> = {
   demo_leaves_listener: { point: 3, catches: /the demo left tcp 127\.0\.0\.1:\d+ listening/ },
   serve_no_banner: { point: 4, catches: /no "listening on" line although it has tcp/ },
   serve_dies_on_sigterm: { point: 4, catches: /exited with signal SIGTERM on SIGTERM/ },
+  serve_waits_for_clients: { point: 4, catches: /with an idle client connected: close every/ },
   help_to_stderr: { point: 6, catches: /--help printed nothing on stdout/ },
   help_omits_subcommand: { point: 6, catches: /--help does not mention the subcommand "ping"/ },
   unknown_flag_exit_1: { point: 6, catches: /an unknown flag .* exited with code 1; expected 2/ },

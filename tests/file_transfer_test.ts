@@ -267,3 +267,16 @@ Deno.test("file_transfer: the demo keeps the good file and refuses, discards or 
   );
   assert.match(stdout, /files the receiver kept: \["report.bin"\]/);
 });
+
+Deno.test("file_transfer: an oversized header gets a verdict saying so", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const receiving = receiveFile(await accepted, new DirectoryStore("/nonexistent"));
+  await writeAll(conn, new Uint8Array([0, 1, 0, 0])); // announces a 64 KiB header
+  const reply = JSON.parse(new TextDecoder().decode((await readFrame(conn))!));
+  assert.deepEqual(reply, { ok: false, error: "the header is over 4096 bytes" });
+  assert.equal(await receiving, "refused: a header of 65536 bytes");
+  conn.close();
+  listener.close();
+});
