@@ -3,7 +3,8 @@
  * plumbing every script shares. Nothing in it knows any protocol.
  *
  * - Framing: {@linkcode readExactly}, {@linkcode writeAll},
- *   {@linkcode DelimiterStream} (lines, with a cap), length-prefixed frames
+ *   {@linkcode DelimiterStream} (lines, with a cap), {@linkcode BufferedReader}
+ *   (lines and byte counts mixed on one connection), length-prefixed frames
  *   ({@linkcode encodeFrame}, {@linkcode decodeFrame}, {@linkcode readFrame},
  *   {@linkcode FrameEncoderStream}, {@linkcode FrameDecoderStream}), and their
  *   errors {@linkcode UnexpectedEofError}, {@linkcode FrameTooLargeError}.
@@ -27,6 +28,7 @@
 export * from "./read_exactly.ts";
 export * from "./write_all.ts";
 export * from "./delimiter_stream.ts";
+export * from "./buffered_reader.ts";
 export * from "./encode_frame.ts";
 export * from "./decode_frame.ts";
 export * from "./read_frame.ts";
