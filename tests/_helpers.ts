@@ -227,6 +227,9 @@ export const PEERS = {
   python3: { command: PYTHON, install: "apt-get install -y python3" },
   iperf3: { command: "iperf3", install: "apt-get install -y iperf3" },
   curl: { command: "curl", install: "apt-get install -y curl" },
+  // dnsmasq-base, not dnsmasq: the latter also installs a system service on port 53.
+  dnsmasq: { command: "dnsmasq", install: "apt-get install -y dnsmasq-base" },
+  dig: { command: "dig", install: "apt-get install -y bind9-dnsutils" },
   jupyter: {
     command: "jupyter-nbconvert",
     install: "apt-get install -y jupyter-nbconvert python3-nbclient python3-ipykernel" +
