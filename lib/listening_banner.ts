@@ -4,6 +4,8 @@
  * @module
  */
 
+import { formatAddress } from "./format_address.ts";
+
 /**
  * Format the line a server prints to stdout once it accepts connections:
  * `listening on <scheme>://<host>:<port>`, with an IPv6 host in brackets as in
@@ -26,6 +28,5 @@
  * ```
  */
 export function listeningBanner(scheme: string, address: Deno.NetAddr): string {
-  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
-  return `listening on ${scheme}://${host}:${address.port}`;
+  return `listening on ${scheme}://${formatAddress(address)}`;
 }

@@ -12,6 +12,8 @@
  * - Command line: {@linkcode parseFlags}, {@linkcode UsageError},
  *   {@linkcode runMain}, {@linkcode describeError},
  *   {@linkcode listeningBanner}, {@linkcode shutdownSignal}.
+ * - Sockets: {@linkcode formatAddress}, {@linkcode listenUdp} (with a clear
+ *   word when `--unstable-net` is missing), {@linkcode localAddressFor}.
  *
  * @example
  * ```ts
@@ -45,3 +47,6 @@ export * from "./run_main.ts";
 export * from "./describe_error.ts";
 export * from "./listening_banner.ts";
 export * from "./shutdown_signal.ts";
+export * from "./format_address.ts";
+export * from "./listen_udp.ts";
+export * from "./local_address_for.ts";

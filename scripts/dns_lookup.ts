@@ -36,6 +36,10 @@ import { listeningBanner } from "../lib/listening_banner.ts";
 import { shutdownSignal } from "../lib/shutdown_signal.ts";
 import { runMain } from "../lib/run_main.ts";
 import { UsageError } from "../lib/usage_error.ts";
+import { listenUdp } from "../lib/listen_udp.ts";
+import { localAddressFor } from "../lib/local_address_for.ts";
+
+export { listenUdp };
 
 const USAGE = `
 dns_lookup.ts: DNS by hand over UDP and TCP, next to Deno.resolveDns, and a tiny authoritative server
@@ -1512,22 +1516,6 @@ export async function readTcpMessage(
   return await readExactly(reader, size);
 }
 
-/** Open a UDP socket, or say which flag is missing if Deno has no UDP API. */
-export function listenUdp(hostname: string, port: number): Deno.DatagramConn {
-  if (typeof Deno.listenDatagram !== "function") {
-    throw new Error("Deno's UDP API is unstable and off; run again with --unstable-net");
-  }
-  return Deno.listenDatagram({ transport: "udp", hostname, port });
-}
-
-// To reach a loopback server our socket binds to loopback, so the scoped
-// --allow-net=127.0.0.1 is enough; to reach another host, to every address.
-function localAddressFor(host: string): string {
-  if (host === "::1") return "::1";
-  if (host.includes(":")) return "::";
-  return /^127\.|^localhost$/.test(host) ? "127.0.0.1" : "0.0.0.0";
-}
-
 function sameHost(a: string, b: string): boolean {
   if (a === b) return true;
   // A name (not an address) cannot be compared without resolving it.
@@ -1952,15 +1940,11 @@ async function serveTcpConnection(
   let reason = "the client closed";
   // Closed when nothing moves for idleTimeout: no query arrives, or our
   // reply sits unread (a client that never reads would stall the write).
-  let idle = setTimeout(onIdle, idleTimeout);
-  function onIdle() {
+  const idle = setTimeout(() => {
     reason = `${idleTimeout / 1000} s idle`;
     conn.close();
-  }
-  const progress = () => {
-    clearTimeout(idle);
-    idle = setTimeout(onIdle, idleTimeout);
-  };
+  }, idleTimeout);
+  const progress = () => idle.refresh();
   try {
     while (true) {
       const message = await readTcpMessage(conn, maxQuerySize);

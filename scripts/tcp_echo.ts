@@ -25,6 +25,7 @@ import { listeningBanner } from "../lib/listening_banner.ts";
 import { shutdownSignal } from "../lib/shutdown_signal.ts";
 import { runMain } from "../lib/run_main.ts";
 import { UsageError } from "../lib/usage_error.ts";
+import { formatAddress } from "../lib/format_address.ts";
 
 const USAGE = `
 tcp_echo.ts: a TCP echo server and client (RFC 862, on port 7007 by default)
@@ -123,15 +124,11 @@ async function echoConnection(conn: Deno.TcpConn, idleTimeout: number): Promise<
 
   // A peer that stops sending, or stops reading our replies (so our write
   // waits forever), is closed once nothing has moved for idleTimeout ms.
-  let idle = setTimeout(onIdle, idleTimeout);
-  function onIdle() {
+  const idle = setTimeout(() => {
     reason = `${idleTimeout / 1000} s idle`;
     conn.close();
-  }
-  const progress = () => {
-    clearTimeout(idle);
-    idle = setTimeout(onIdle, idleTimeout);
-  };
+  }, idleTimeout);
+  const progress = () => idle.refresh();
 
   try {
     while (true) {
@@ -316,12 +313,6 @@ async function demo(): Promise<void> {
   stop.abort();
   await server;
   console.log("server: stopped; nothing left listening");
-}
-
-function formatAddress(address: Deno.Addr): string {
-  if (address.transport !== "tcp" && address.transport !== "udp") return address.transport;
-  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
-  return `${host}:${address.port}`;
 }
 
 if (import.meta.main) runMain(USAGE, main);

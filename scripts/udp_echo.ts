@@ -26,6 +26,12 @@ import { listeningBanner } from "../lib/listening_banner.ts";
 import { shutdownSignal } from "../lib/shutdown_signal.ts";
 import { runMain } from "../lib/run_main.ts";
 import { UsageError } from "../lib/usage_error.ts";
+import { listenUdp } from "../lib/listen_udp.ts";
+import { localAddressFor } from "../lib/local_address_for.ts";
+import { formatAddress } from "../lib/format_address.ts";
+
+// The notebook opens its sockets through this script.
+export { listenUdp };
 
 const USAGE = `
 udp_echo.ts: a UDP echo server and a client that retries (RFC 862, on port 7007 by default)
@@ -58,14 +64,6 @@ const DEFAULT_PORT = 7007;
 // with "Message too long" (EMSGSIZE). Nothing splits it for you as TCP would.
 /** The most bytes one UDP datagram can carry (over IPv6; IPv4 allows 65507). */
 export const MAX_UDP_PAYLOAD = 65535 - 8;
-
-/** Open a UDP socket, or say which flag is missing if Deno has no UDP API. */
-export function listenUdp(hostname: string, port: number): Deno.DatagramConn {
-  if (typeof Deno.listenDatagram !== "function") {
-    throw new Error("Deno's UDP API is unstable and off; run again with --unstable-net");
-  }
-  return Deno.listenDatagram({ transport: "udp", hostname, port });
-}
 
 // ---------------------------------------------------------------------------
 // The server
@@ -306,12 +304,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }
 
-function formatAddress(address: Deno.Addr): string {
-  if (address.transport !== "tcp" && address.transport !== "udp") return address.transport;
-  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
-  return `${host}:${address.port}`;
-}
-
 // ---------------------------------------------------------------------------
 // The command line
 // ---------------------------------------------------------------------------
@@ -363,14 +355,6 @@ async function sendCommand(
   } finally {
     client.close();
   }
-}
-
-// Our socket binds to loopback to talk to a loopback server, so the scoped
-// --allow-net=127.0.0.1 is enough; to reach another host, to every address.
-function localAddressFor(host: string): string {
-  if (host === "::1") return "::1";
-  if (host.includes(":")) return "::";
-  return /^127\.|^localhost$/.test(host) ? "127.0.0.1" : "0.0.0.0";
 }
 
 async function* stdinLines(): AsyncGenerator<string> {

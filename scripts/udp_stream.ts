@@ -27,6 +27,9 @@ import { listeningBanner } from "../lib/listening_banner.ts";
 import { shutdownSignal } from "../lib/shutdown_signal.ts";
 import { runMain } from "../lib/run_main.ts";
 import { UsageError } from "../lib/usage_error.ts";
+import { listenUdp } from "../lib/listen_udp.ts";
+import { localAddressFor } from "../lib/local_address_for.ts";
+import { formatAddress } from "../lib/format_address.ts";
 
 const USAGE = `
 udp_stream.ts: a live stream of frames over UDP that plays on through loss (RTP-style, port 5004)
@@ -866,12 +869,6 @@ export function formatReport(report: StreamReport, indent = "  "): string {
 
 const percent = (fraction: number) => `${(fraction * 100).toFixed(1)}%`;
 
-function formatAddress(address: Deno.Addr): string {
-  if (address.transport !== "tcp" && address.transport !== "udp") return address.transport;
-  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
-  return `${host}:${address.port}`;
-}
-
 const NOTHING_YET = new StreamStats().report();
 
 /**
@@ -908,22 +905,6 @@ function reportEverySecond(
 // ---------------------------------------------------------------------------
 // The command line
 // ---------------------------------------------------------------------------
-
-/** Open a UDP socket, or say which flag is missing if Deno has no UDP API. */
-function listenUdp(hostname: string, port: number): Deno.DatagramConn {
-  if (typeof Deno.listenDatagram !== "function") {
-    throw new Error("Deno's UDP API is unstable and off; run again with --unstable-net");
-  }
-  return Deno.listenDatagram({ transport: "udp", hostname, port });
-}
-
-// The sender's socket binds to loopback to reach a loopback receiver, so the
-// scoped --allow-net=127.0.0.1 is enough; for another host, to every address.
-function localAddressFor(host: string): string {
-  if (host === "::1") return "::1";
-  if (host.includes(":")) return "::";
-  return /^127\.|^localhost$/.test(host) ? "127.0.0.1" : "0.0.0.0";
-}
 
 const FLAGS = {
   host: { type: "string", default: "127.0.0.1" },
