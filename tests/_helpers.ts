@@ -230,6 +230,16 @@ export const PEERS = {
   // dnsmasq-base, not dnsmasq: the latter also installs a system service on port 53.
   dnsmasq: { command: "dnsmasq", install: "apt-get install -y dnsmasq-base" },
   dig: { command: "dig", install: "apt-get install -y bind9-dnsutils" },
+  nginx: { command: "nginx", install: "apt-get install -y nginx" },
+  openssl: { command: "openssl", install: "apt-get install -y openssl" },
+  wrk: { command: "wrk", install: "apt-get install -y wrk" },
+  lftp: { command: "lftp", install: "apt-get install -y lftp" },
+  vsftpd: { command: "vsftpd", install: "apt-get install -y vsftpd" },
+  pyftpdlib: {
+    command: PYTHON,
+    install: "apt-get install -y python3-pyftpdlib",
+    pythonModule: "pyftpdlib",
+  },
   jupyter: {
     command: "jupyter-nbconvert",
     install: "apt-get install -y jupyter-nbconvert python3-nbclient python3-ipykernel" +
@@ -243,18 +253,31 @@ const found = new Map<string, boolean>();
 export function hasPeer(peer: Peer): boolean {
   const key = peer.command + (peer.pythonModule ?? "");
   if (!found.has(key)) {
-    let ok = false;
-    try {
-      const args = peer.pythonModule ? ["-c", `import ${peer.pythonModule}`] : ["--version"];
-      const command = peer.pythonModule ? PYTHON : peer.command;
-      ok = new Deno.Command(command, { args, stdout: "null", stderr: "null" }).outputSync()
-        .success || !peer.pythonModule;
-    } catch {
-      ok = false;
+    let ok = onPath(peer.command);
+    if (ok && peer.pythonModule) {
+      const check = ["-c", `import ${peer.pythonModule}`];
+      ok = new Deno.Command(PYTHON, { args: check, stdout: "null", stderr: "null" }).outputSync()
+        .success;
     }
     found.set(key, ok);
   }
   return found.get(key)!;
+}
+
+// Found without running it: some peers take any argument as work to do
+// (`dig --version` would look up a name, `vsftpd --version` read a config).
+function onPath(command: string): boolean {
+  const dirs = command.includes("/")
+    ? [""]
+    : [...(Deno.env.get("PATH") ?? "").split(":"), "/usr/sbin", "/sbin"];
+  return dirs.some((dir) => {
+    try {
+      const info = Deno.statSync(dir ? `${dir}/${command}` : command);
+      return info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /**
