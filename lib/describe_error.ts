@@ -18,7 +18,9 @@ import { RetryError } from "./retry_error.ts";
  * Known causes: a missing permission (Deno's `NotCapable`, `PermissionDenied`),
  * `ConnectionRefused`, `ConnectionReset`, `BrokenPipe`, `TimedOut` and
  * `TimeoutError`, `AddrInUse`, `AddrNotAvailable`, a name that does not
- * resolve, and {@linkcode RetryError}. Anything else gives its own message.
+ * resolve, and {@linkcode RetryError}; also the same causes as `fetch()`
+ * reports them, as words in the message of a `TypeError("fetch failed")`'s
+ * cause. Anything else gives its own message.
  *
  * @param error Whatever was thrown.
  * @returns One line, without the `error: ` prefix.
@@ -47,7 +49,8 @@ export function describeError(error: unknown): string {
     root instanceof Error && !(root instanceof RetryError) && root.cause !== undefined &&
     !isKnown(root)
   ) {
-    context.push(root.message);
+    // fetch()'s own "fetch failed" says nothing its cause will not say better.
+    if (!/^fetch failed$/i.test(root.message)) context.push(root.message);
     root = root.cause;
   }
   return [...context, explain(root)].join(": ");
@@ -90,12 +93,15 @@ function explainKnown(error: Error): string | undefined {
     return `timed out (${error.message.replace(/\.$/, "")}): the peer did not answer in time; ` +
       "check the address, or allow longer with --timeout";
   }
-  if (
-    /failed to lookup address|Name or service not known|No address associated/i.test(
-      error.message,
-    )
-  ) {
+  // fetch() reports a plain TypeError("fetch failed"), with the reason only
+  // in the text of its cause: recognise the reason by its words.
+  const text = error.message;
+  if (/failed to lookup address|Name or service not known|No address associated/i.test(text)) {
     return "could not resolve the host name: check its spelling and your DNS settings";
+  }
+  if (/Connection refused/i.test(text)) return explainKnown(new errors.ConnectionRefused(text));
+  if (/Connection reset|Broken pipe/i.test(text)) {
+    return explainKnown(new errors.ConnectionReset(text));
   }
   return undefined;
 }

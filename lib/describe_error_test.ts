@@ -70,3 +70,20 @@ Deno.test("describeError() falls back to the message, or the value itself", () =
   assert.equal(describeError(new Error("something odd")), "something odd");
   assert.equal(describeError("a string"), "a string");
 });
+
+Deno.test("describeError() explains fetch() failures from the words down their cause chain", async () => {
+  const port = unusedPort();
+  const refused = await errorOf(() => fetch(`http://127.0.0.1:${port}/`));
+  const wrapped = new Error(`cannot reach http://127.0.0.1:${port}`, { cause: refused });
+  assert.match(
+    describeError(wrapped),
+    /^cannot reach http:\/\/127.0.0.1:\d+: connection refused: nothing is listening/,
+  );
+  const unresolved = new TypeError("fetch failed", {
+    cause: new Error(
+      "error sending request for url (http://x.invalid/): client error (Connect): dns error: " +
+        "failed to lookup address information: Name or service not known",
+    ),
+  });
+  assert.match(describeError(unresolved), /could not resolve the host name/);
+});

@@ -844,15 +844,10 @@ export class BooksClient {
 
 // fetch() reports every failure as a TypeError; give describeError the real cause.
 function explainFetchError(url: URL, error: unknown): Error {
+  // A missing permission says enough by itself. Anything else gets the origin
+  // it was about; lib's describeError finds fetch's reason down the cause chain.
   if (error instanceof Deno.errors.NotCapable) return error;
-  // Deno says "fetch failed", with the reason down its cause chain.
-  let text = "";
-  for (let e: unknown = error; e instanceof Error; e = e.cause) text += ` ${e.message}`;
-  let cause: unknown = error;
-  if (/Connection refused/i.test(text)) cause = new Deno.errors.ConnectionRefused(text.trim());
-  else if (/Connection reset/i.test(text)) cause = new Deno.errors.ConnectionReset(text.trim());
-  else if (/dns error|failed to lookup/i.test(text)) cause = new Error("failed to lookup address");
-  return new Error(`cannot reach ${url.origin}`, { cause });
+  return new Error(`cannot reach ${url.origin}`, { cause: error });
 }
 
 /**
