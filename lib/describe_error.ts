@@ -56,8 +56,10 @@ export function describeError(error: unknown): string {
   return [...context, explain(root)].join(": ");
 }
 
+// A wrapper is known by its class only: its words may merely mention a cause
+// ("GET /: connection refused (...)") and say it better than we would.
 function isKnown(error: Error): boolean {
-  return explainKnown(error) !== undefined;
+  return explainKnown(error, false) !== undefined;
 }
 
 function explain(error: unknown): string {
@@ -66,11 +68,11 @@ function explain(error: unknown): string {
       describeError(error.cause)
     }`;
   }
-  if (error instanceof Error) return explainKnown(error) ?? (error.message || error.name);
+  if (error instanceof Error) return explainKnown(error, true) ?? (error.message || error.name);
   return String(error);
 }
 
-function explainKnown(error: Error): string | undefined {
+function explainKnown(error: Error, byWords: boolean): string | undefined {
   const { errors } = Deno;
   if (error instanceof errors.NotCapable || error instanceof errors.PermissionDenied) {
     return explainPermission(error.message);
@@ -93,15 +95,19 @@ function explainKnown(error: Error): string | undefined {
     return `timed out (${error.message.replace(/\.$/, "")}): the peer did not answer in time; ` +
       "check the address, or allow longer with --timeout";
   }
+  if (!byWords) return undefined;
   // fetch() reports a plain TypeError("fetch failed"), with the reason only
-  // in the text of its cause: recognise the reason by its words.
+  // in the text of its cause: at the end of a chain, recognise it by the
+  // operating system's own words ("Connection refused (os error 111)").
   const text = error.message;
   if (/failed to lookup address|Name or service not known|No address associated/i.test(text)) {
     return "could not resolve the host name: check its spelling and your DNS settings";
   }
-  if (/Connection refused/i.test(text)) return explainKnown(new errors.ConnectionRefused(text));
-  if (/Connection reset|Broken pipe/i.test(text)) {
-    return explainKnown(new errors.ConnectionReset(text));
+  if (/Connection refused \(os error \d+\)/.test(text)) {
+    return explainKnown(new errors.ConnectionRefused(text), false);
+  }
+  if (/(Connection reset by peer|Broken pipe) \(os error \d+\)/.test(text)) {
+    return explainKnown(new errors.ConnectionReset(text), false);
   }
   return undefined;
 }

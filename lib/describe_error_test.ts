@@ -87,3 +87,15 @@ Deno.test("describeError() explains fetch() failures from the words down their c
   });
   assert.match(describeError(unresolved), /could not resolve the host name/);
 });
+
+Deno.test("describeError() keeps a wrapper's own words even when they mention a known cause", () => {
+  const cause = new TypeError("fetch failed", {
+    cause: new Error(
+      "client error (Connect): tcp connect error: Connection refused (os error 111)",
+    ),
+  });
+  const wrapper = new Error("GET http://127.0.0.1:9/: connection refused (nothing listens there)", {
+    cause,
+  });
+  assert.match(describeError(wrapper), /^GET http:\/\/127.0.0.1:9\/: connection refused \(nothing/);
+});

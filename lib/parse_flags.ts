@@ -21,11 +21,17 @@ export interface FlagSpec {
   max?: number;
   /** For numbers: whether only whole numbers are allowed. */
   integer?: boolean;
+  /**
+   * For strings: the flag may be given many times (`-H a -H b`), and its value
+   * is the list of all of them, in order (empty when absent).
+   */
+  multiple?: boolean;
 }
 
 /** The parsed value of each flag in `S`: typed by the spec, never `undefined` where a default is given. */
 export type Flags<S extends Record<string, FlagSpec>> = {
   [K in keyof S]: S[K]["type"] extends "boolean" ? boolean
+    : S[K] extends { multiple: true } ? string[]
     : S[K] extends { default: string | number } ? (S[K]["type"] extends "number" ? number : string)
     : (S[K]["type"] extends "number" ? number : string) | undefined;
 };
@@ -58,10 +64,11 @@ export interface ParsedCommandLine<S extends Record<string, FlagSpec>> {
  *   host: { type: "string", default: "127.0.0.1" },
  *   port: { type: "number", default: 7007, integer: true, min: 0, max: 65535 },
  *   verbose: { type: "boolean", short: "v" },
+ *   header: { type: "string", short: "H", multiple: true },
  * } as const;
- * const { flags, positionals } = parseFlags(["serve", "--port=0", "-v"], spec);
+ * const { flags, positionals } = parseFlags(["serve", "--port=0", "-v", "-H", "a: 1"], spec);
  * assert.deepEqual(positionals, ["serve"]);
- * assert.deepEqual(flags, { host: "127.0.0.1", port: 0, verbose: true });
+ * assert.deepEqual(flags, { host: "127.0.0.1", port: 0, verbose: true, header: ["a: 1"] });
  * assert.throws(() => parseFlags(["--port", "http"], spec), /--port/);
  * ```
  */
@@ -69,12 +76,19 @@ export function parseFlags<const S extends Record<string, FlagSpec>>(
   args: string[],
   spec: S,
 ): ParsedCommandLine<S> {
-  const options: Record<string, { type: "boolean" | "string"; short?: string }> = {
+  const options: Record<
+    string,
+    { type: "boolean" | "string"; short?: string; multiple?: boolean }
+  > = {
     help: { type: "boolean", short: "h" },
   };
   for (const [name, flag] of Object.entries(spec)) {
     options[name] = { type: flag.type === "boolean" ? "boolean" : "string" };
     if (flag.short) options[name].short = flag.short;
+    if (flag.multiple) {
+      if (flag.type !== "string") throw new TypeError(`--${name}: only string flags can repeat`);
+      options[name].multiple = true;
+    }
   }
 
   let parsed;
@@ -90,6 +104,7 @@ export function parseFlags<const S extends Record<string, FlagSpec>>(
   for (const [name, flag] of Object.entries(spec)) {
     const raw = parsed.values[name];
     if (flag.type === "boolean") flags[name] = raw === true;
+    else if (flag.multiple) flags[name] = raw ?? [];
     else if (raw === undefined) flags[name] = flag.default;
     else if (flag.type === "string") flags[name] = raw;
     else flags[name] = toNumber(name, String(raw), flag);

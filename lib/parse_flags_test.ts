@@ -57,3 +57,15 @@ Deno.test("parseFlags() accepts --help and -h without a spec entry", () => {
   assert.doesNotThrow(() => parseFlags(["--help"], SPEC));
   assert.doesNotThrow(() => parseFlags(["-h"], {}));
 });
+
+Deno.test("parseFlags() collects a repeatable flag in order, and gives [] when it is absent", () => {
+  const spec = { header: { type: "string", short: "H", multiple: true } } as const;
+  const given = parseFlags(["-H", "A: 1", "--header=B: 2", "x", "--header", "C: 3"], spec);
+  assert.deepEqual(given.flags.header, ["A: 1", "B: 2", "C: 3"]);
+  assert.deepEqual(given.positionals, ["x"]);
+  assert.deepEqual(parseFlags([], spec).flags.header, []);
+  assert.throws(
+    () => parseFlags([], { n: { type: "number", multiple: true } }),
+    /only string flags can repeat/,
+  );
+});

@@ -437,37 +437,15 @@ async function readBody(response: Response, limits: Limits): Promise<unknown> {
 // ---------------------------------------------------------------------------
 
 const FLAGS = {
+  // These three may be given many times: each value adds one more.
+  query: { type: "string", multiple: true },
+  header: { type: "string", multiple: true },
+  form: { type: "string", multiple: true },
   json: { type: "string" },
   timeout: { type: "number", default: 10, min: 0.001 },
   include: { type: "boolean", short: "i" },
   url: { type: "string" },
 } as const;
-
-// These flags may be given many times. lib's parseFlags keeps only the last
-// of a repeated flag, so they are taken out of the command line first.
-const REPEATABLE = ["query", "header", "form"] as const;
-type Repeated = Record<(typeof REPEATABLE)[number], string[]>;
-
-function takeRepeatable(args: string[]): { rest: string[]; repeated: Repeated } {
-  const repeated: Repeated = { query: [], header: [], form: [] };
-  const rest: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === "--") {
-      rest.push(...args.slice(i));
-      break;
-    }
-    const match = args[i].match(/^--(query|header|form)(?:=(.*))?$/s);
-    if (!match) {
-      rest.push(args[i]);
-      continue;
-    }
-    const name = match[1] as keyof Repeated;
-    const value = match[2] ?? args[++i];
-    if (value === undefined) throw new UsageError(`--${name} needs a value`);
-    repeated[name].push(value);
-  }
-  return { rest, repeated };
-}
 
 // "K=V" -> [K, V], splitting at the first "="; "K: V" at the first ":".
 function splitPair(text: string, separator: string, flag: string): [string, string] {
@@ -481,8 +459,7 @@ function splitPair(text: string, separator: string, flag: string): [string, stri
 const COMMANDS = ["get", "head", "post", "put", "patch", "delete"];
 
 async function main(args: string[]): Promise<void> {
-  const { rest, repeated } = takeRepeatable(args);
-  const { flags, positionals } = parseFlags(rest, FLAGS);
+  const { flags, positionals } = parseFlags(args, FLAGS);
   const [command, target, ...extra] = positionals;
   if (command === undefined) return await demo(flags.url);
   if (!COMMANDS.includes(command)) {
@@ -492,8 +469,8 @@ async function main(args: string[]): Promise<void> {
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
 
   const options: RequestOptions = {
-    query: new URLSearchParams(repeated.query.map((pair) => splitPair(pair, "=", "query"))),
-    headers: repeated.header.map((field) => splitPair(field, ":", "header")),
+    query: new URLSearchParams(flags.query.map((pair) => splitPair(pair, "=", "query"))),
+    headers: flags.header.map((field) => splitPair(field, ":", "header")),
   };
   if (flags.json !== undefined) {
     try {
@@ -502,9 +479,9 @@ async function main(args: string[]): Promise<void> {
       throw new UsageError(`--json is not valid JSON: ${flags.json}`);
     }
   }
-  if (repeated.form.length > 0) {
+  if (flags.form.length > 0) {
     if (options.json !== undefined) throw new UsageError("give --json or --form, not both");
-    options.form = new URLSearchParams(repeated.form.map((pair) => splitPair(pair, "=", "form")));
+    options.form = new URLSearchParams(flags.form.map((pair) => splitPair(pair, "=", "form")));
   }
   if ((command === "get" || command === "head") && (flags.json ?? options.form) !== undefined) {
     throw new UsageError(`a ${command.toUpperCase()} request has no body; use post or put`);
