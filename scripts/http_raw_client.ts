@@ -1510,6 +1510,7 @@ export class HttpClient {
 // ---------------------------------------------------------------------------
 
 const FLAGS = {
+  header: { type: "string", short: "H", multiple: true },
   data: { type: "string", short: "d" },
   "data-file": { type: "string" },
   follow: { type: "boolean", short: "L" },
@@ -1520,53 +1521,33 @@ const FLAGS = {
 } as const;
 
 /**
- * Take every `--header VALUE`, `--header=VALUE` and `-H VALUE` out of `args`
- * (parseFlags takes a flag once; a request may need many fields).
+ * Turn `--header` values (`Name: value`) into request fields.
  *
- * @param args The command line.
- * @returns The fields, and the other arguments.
- * @throws {UsageError} If a value is missing or not `Name: value`.
+ * @param values What each `--header`/`-H` was given, in order.
+ * @returns The fields.
+ * @throws {UsageError} If a value is not `Name: value` with a token for a name.
  *
  * @example
  * ```ts
- * import { takeHeaders } from "./http_raw_client.ts";
+ * import { parseHeaderFlags } from "./http_raw_client.ts";
  * import assert from "node:assert/strict";
  *
- * const { headers, rest } = takeHeaders(["get", "-H", "A: 1", "--header=B: 2", "URL"]);
- * assert.deepEqual(headers, [["A", "1"], ["B", "2"]]);
- * assert.deepEqual(rest, ["get", "URL"]);
+ * assert.deepEqual(parseHeaderFlags(["A: 1", "B:2"]), [["A", "1"], ["B", "2"]]);
  * ```
  */
-export function takeHeaders(args: string[]): { headers: Fields; rest: string[] } {
-  const headers: Fields = [];
-  const rest: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "--") {
-      rest.push(...args.slice(i));
-      break;
-    }
-    let value: string | undefined;
-    if (arg === "--header" || arg === "-H") {
-      value = args[++i];
-      if (value === undefined) throw new UsageError(`${arg} needs a value: 'Name: value'`);
-    } else if (arg.startsWith("--header=")) value = arg.slice("--header=".length);
-    else {
-      rest.push(arg);
-      continue;
-    }
+export function parseHeaderFlags(values: string[]): Fields {
+  return values.map((value) => {
     const colon = value.indexOf(":");
     if (colon < 1 || !TOKEN.test(value.slice(0, colon))) {
       throw new UsageError(`--header "${value}" is not 'Name: value'`);
     }
-    headers.push([value.slice(0, colon), value.slice(colon + 1).trim()]);
-  }
-  return { headers, rest };
+    return [value.slice(0, colon), value.slice(colon + 1).trim()];
+  });
 }
 
 async function main(args: string[]): Promise<void> {
-  const { headers, rest } = takeHeaders(args);
-  const { flags, positionals } = parseFlags(rest, FLAGS);
+  const { flags, positionals } = parseFlags(args, FLAGS);
+  const headers = parseHeaderFlags(flags.header);
   const [command, ...urls] = positionals;
   if (command === undefined) {
     if (headers.length > 0 || flags.data !== undefined || flags.output !== undefined) {

@@ -21,11 +21,11 @@ import {
   isPersistent,
   parseChunkSize,
   parseFieldLine,
+  parseHeaderFlags,
   parseStatusLine,
   parseUrl,
   readChunked,
   readResponse,
-  takeHeaders,
 } from "../scripts/http_raw_client.ts";
 import { serveHttp } from "../scripts/http_raw_server.ts";
 import {
@@ -271,22 +271,14 @@ Deno.test("parseUrl() splits origin and target, defaults ports, keeps IPv6 brack
   assert.throws(() => parseUrl("nonsense"), /not a URL/);
 });
 
-Deno.test("takeHeaders() collects every --header/-H, leaving the rest for parseFlags", () => {
-  const { headers, rest } = takeHeaders([
-    "get",
-    "-H",
-    "X-A: 1",
-    "--header=X-B:2",
-    "http://x/",
-    "--header",
-    "Accept: */*",
-    "--",
-    "-H",
+Deno.test("parseHeaderFlags() accepts Name: value and refuses anything else", () => {
+  assert.deepEqual(parseHeaderFlags(["X-A: 1", "X-B:2", "Accept: */*"]), [
+    ["X-A", "1"],
+    ["X-B", "2"],
+    ["Accept", "*/*"],
   ]);
-  assert.deepEqual(headers, [["X-A", "1"], ["X-B", "2"], ["Accept", "*/*"]]);
-  assert.deepEqual(rest, ["get", "http://x/", "--", "-H"]);
-  assert.throws(() => takeHeaders(["-H"]), /needs a value/);
-  assert.throws(() => takeHeaders(["-H", "no colon"]), /not 'Name: value'/);
+  assert.throws(() => parseHeaderFlags(["no colon"]), /not 'Name: value'/);
+  assert.throws(() => parseHeaderFlags(["Bad Name: x"]), /not 'Name: value'/);
 });
 
 // ---------------------------------------------------------------------------
