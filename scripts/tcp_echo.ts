@@ -118,7 +118,10 @@ export async function serveEcho(
 // Returns a summary for the log, and never throws: one client's trouble must
 // not stop the server.
 async function echoConnection(conn: Deno.TcpConn, idleTimeout: number): Promise<string> {
-  const buffer = new Uint8Array(64 * 1024);
+  // Most clients send little, so each connection starts with a small buffer;
+  // one that fills it (bytes are queuing up: a bulk sender) gets a large one,
+  // so a big transfer takes fewer, larger reads and writes.
+  let buffer = new Uint8Array(16 * 1024);
   let echoed = 0;
   let reason = "the client closed";
 
@@ -138,6 +141,7 @@ async function echoConnection(conn: Deno.TcpConn, idleTimeout: number): Promise<
       await writeAll(conn, buffer.subarray(0, n));
       progress();
       echoed += n;
+      if (n === buffer.length && buffer.length < 256 * 1024) buffer = new Uint8Array(256 * 1024);
     }
   } catch (error) {
     // A reset connection, or our own close() on idle or shutdown.
@@ -237,7 +241,9 @@ async function serveCommand(hostname: string, port: number, flags: {
   "max-connections": number;
   quiet: boolean;
 }): Promise<void> {
-  const listener = Deno.listen({ hostname, port });
+  // A deep accept queue, so a burst of connects (a thousand clients at once)
+  // waits to be accepted instead of being dropped and retried a second later.
+  const listener = Deno.listen({ hostname, port, tcpBacklog: 4096 });
   console.log(listeningBanner("tcp", listener.addr));
   await serveEcho(listener, {
     idleTimeout: flags["idle-timeout"] * 1000,
