@@ -58,6 +58,18 @@ export interface RetryOptions {
    */
   signal?: AbortSignal;
   /**
+   * The wait before the next attempt, when the failure itself says how long
+   * to wait (an HTTP `Retry-After`, say). Given the error, the number of the
+   * attempt that failed (from 1) and the wait computed from the options
+   * above, it returns the wait to use instead, in milliseconds. It may throw
+   * to stop retrying (the wait it would take is too long, say): `retry()`
+   * then rejects with what it threw, at once. `onRetry` is told the wait
+   * this returns.
+   *
+   * @default {(error, attempt, computed) => computed}
+   */
+  delayFor?: (error: unknown, attempt: number, computed: number) => number;
+  /**
    * Called after a failed attempt, before the wait: for logging.
    *
    * @default {undefined}
@@ -72,14 +84,16 @@ export interface RetryOptions {
  * `min(maxTimeout, minTimeout * multiplier ** n)`, of which a `jitter`
  * fraction is random: exponential backoff with jitter. Backing off gives an
  * overloaded peer room to recover; jitter stops a crowd of clients that failed
- * together from retrying together.
+ * together from retrying together. `delayFor` can replace that wait with one
+ * the failure asks for.
  *
  * @param fn The operation; each call is one attempt.
  * @param options Backoff, which errors to retry, a signal to stop.
  * @returns What `fn` resolved to.
  * @throws {RetryError} When `maxAttempts` attempts failed; `cause` is the last error.
  * @throws {TypeError} If the options contradict each other.
- * @throws {unknown} An error `isRetriable` rejects, or `signal.reason`.
+ * @throws {RangeError} If `delayFor` returns a wait that is not a number >= 0.
+ * @throws {unknown} An error `isRetriable` rejects, what `delayFor` throws, or `signal.reason`.
  *
  * @example The third attempt works
  * ```ts
@@ -107,6 +121,31 @@ export interface RetryOptions {
  *   (error) => error instanceof RetryError && (error.cause as Error).message === "refused",
  * );
  * ```
+ *
+ * @example Waiting as long as the failure asks
+ * ```ts
+ * import { retry } from "./retry.ts";
+ * import assert from "node:assert/strict";
+ *
+ * class Busy extends Error {
+ *   constructor(readonly retryAfter: number) {
+ *     super("busy");
+ *   }
+ * }
+ * const waits: number[] = [];
+ * let calls = 0;
+ * await retry(() => {
+ *   if (++calls === 1) throw new Busy(5);
+ *   return "done";
+ * }, {
+ *   minTimeout: 1,
+ *   jitter: 0,
+ *   delayFor: (error, _attempt, computed) =>
+ *     error instanceof Busy ? Math.max(computed, error.retryAfter) : computed,
+ *   onRetry: (_error, _attempt, wait) => waits.push(wait),
+ * });
+ * assert.deepEqual(waits, [5]);
+ * ```
  */
 export async function retry<T>(
   fn: (() => Promise<T>) | (() => T),
@@ -120,6 +159,7 @@ export async function retry<T>(
     jitter = 1,
     isRetriable = () => true,
     signal,
+    delayFor,
     onRetry,
   } = options;
   if (!(maxTimeout >= 0)) throw new TypeError(`maxTimeout must be >= 0, got ${maxTimeout}`);
@@ -144,7 +184,11 @@ export async function retry<T>(
       if (!isRetriable(error)) throw error;
       if (attempt + 1 >= maxAttempts) throw new RetryError(error, maxAttempts);
       const base = Math.min(maxTimeout, minTimeout * multiplier ** attempt);
-      const wait = Math.round(base * (1 - jitter * Math.random()));
+      const computed = Math.round(base * (1 - jitter * Math.random()));
+      const wait = delayFor ? delayFor(error, attempt + 1, computed) : computed;
+      if (!(wait >= 0 && Number.isFinite(wait))) {
+        throw new RangeError(`delayFor must return a wait in ms >= 0, got ${wait}`);
+      }
       onRetry?.(error, attempt + 1, wait);
       await sleep(wait, signal);
     }
@@ -153,6 +197,8 @@ export async function retry<T>(
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
+    // Aborted already (by onRetry, say): an abort event will not come again.
+    if (signal?.aborted) return reject(signal.reason);
     const onAbort = () => {
       clearTimeout(timer);
       reject(signal!.reason);

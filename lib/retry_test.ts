@@ -115,3 +115,69 @@ Deno.test("retry() refuses contradictory options with TypeError", async () => {
   await assert.rejects(retry(ok, { maxAttempts: 0 }), TypeError);
   await assert.rejects(retry(ok, { multiplier: 0.5 }), TypeError);
 });
+
+Deno.test("retry() waits what delayFor returns, given the error, attempt and computed wait", async () => {
+  const seen: [string, number, number][] = [];
+  const told: number[] = [];
+  let calls = 0;
+  const { waits, result } = await recordWaits(0, () =>
+    retry(() => {
+      if (++calls < 4) throw new Error(`busy ${calls}`);
+      return Promise.resolve("ok");
+    }, {
+      minTimeout: 100,
+      delayFor: (error, attempt, computed) => {
+        seen.push([(error as Error).message, attempt, computed]);
+        return attempt === 2 ? 5000 : 0;
+      },
+      onRetry: (_error, _attempt, wait) => told.push(wait),
+    }));
+  assert.equal(result, "ok");
+  assert.deepEqual(seen, [["busy 1", 1, 100], ["busy 2", 2, 200], ["busy 3", 3, 400]]);
+  assert.deepEqual(waits, [0, 5000, 0]);
+  assert.deepEqual(told, [0, 5000, 0]);
+});
+
+Deno.test("retry() rejects at once with what delayFor throws, without waiting", async () => {
+  let calls = 0;
+  const stop = new Error("the wait would pass the deadline");
+  const { waits, result } = await recordWaits(0, () =>
+    retry(() => {
+      calls++;
+      return Promise.reject(new Error("busy"));
+    }, {
+      delayFor: () => {
+        throw stop;
+      },
+    }));
+  assert.equal(result, stop);
+  assert.equal(calls, 1);
+  assert.deepEqual(waits, []);
+});
+
+Deno.test("retry() refuses a wait from delayFor that is not a number >= 0", async () => {
+  for (const bad of [-1, NaN, Infinity]) {
+    const { result } = await recordWaits(
+      0,
+      () => retry(() => Promise.reject(new Error("busy")), { delayFor: () => bad }),
+    );
+    assert.ok(result instanceof RangeError, String(bad));
+  }
+});
+
+Deno.test("retry() does not wait when the signal aborts before the wait (in onRetry)", async () => {
+  const controller = new AbortController();
+  let calls = 0;
+  const pending = retry(() => {
+    calls++;
+    return Promise.reject(new Error("down"));
+  }, {
+    minTimeout: 60_000,
+    maxTimeout: 60_000,
+    jitter: 0,
+    signal: controller.signal,
+    onRetry: () => controller.abort(new Error("user cancelled")),
+  });
+  await assert.rejects(pending, { message: "user cancelled" });
+  assert.equal(calls, 1);
+});

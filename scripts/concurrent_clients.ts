@@ -124,6 +124,7 @@ export async function serveGreetings(
     listener.close();
     for (const conn of open) conn.close();
   };
+  if (signal?.aborted) stop(); // an abort that came first will not fire again
   signal?.addEventListener("abort", stop, { once: true });
   const serve = (conn: Deno.Conn) => {
     open.add(conn);

@@ -84,6 +84,7 @@ export async function serveEcho(
     listener.close();
     for (const conn of open.keys()) conn.close();
   };
+  if (signal?.aborted) stop(); // an abort that came first will not fire again
   signal?.addEventListener("abort", stop, { once: true });
 
   // The accept loop. Each connection gets its own echo loop; we do not await

@@ -144,3 +144,9 @@ Deno.test("concurrent_clients: SIGTERM hangs up on clients being served, in both
     silent.close();
   }
 });
+
+Deno.test("concurrent_clients: serveGreetings with a signal aborted already returns at once", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await serveGreetings(listener, "concurrent", new Gauge(), 1000, AbortSignal.abort());
+  await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }));
+});

@@ -353,3 +353,9 @@ async function runRaw(command: string, args: string[], stdin: Uint8Array) {
   const [{ code, stdout, stderr }] = await Promise.all([child.output(), writing]);
   return { code, stdout, stderr: new TextDecoder().decode(stderr) };
 }
+
+Deno.test("tcp_echo: serveEcho with a signal aborted already returns at once, listener closed", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await serveEcho(listener, { signal: AbortSignal.abort(), log: () => {} });
+  await assert.rejects(connectEcho("127.0.0.1", listener.addr.port), /cannot connect/);
+});
