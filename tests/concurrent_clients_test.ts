@@ -11,7 +11,7 @@ import {
 } from "../scripts/concurrent_clients.ts";
 import { PEERS, peerTest, PYTHON, run, runScript, startServer } from "./_helpers.ts";
 
-async function round(mode: Mode, count: number, idleTimeout = 10_000) {
+function round(mode: Mode, count: number, idleTimeout = 10_000) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const gauge = new Gauge();
   const server = serveGreetings(listener, mode, gauge, idleTimeout);
@@ -27,7 +27,7 @@ async function round(mode: Mode, count: number, idleTimeout = 10_000) {
 }
 
 Deno.test("concurrent_clients: the one-at-a-time server never serves two clients at once", async () => {
-  const server = await round("one-at-a-time", 6);
+  const server = round("one-at-a-time", 6);
   const answers = await server.clients();
   await server.finish();
   assert.equal(server.gauge.peak, 1);
@@ -38,7 +38,7 @@ Deno.test("concurrent_clients: the one-at-a-time server never serves two clients
 });
 
 Deno.test("concurrent_clients: the concurrent server serves every waiting client at once", async () => {
-  const server = await round("concurrent", 6);
+  const server = round("concurrent", 6);
   const answers = await server.clients();
   await server.finish();
   // Each client waits for the server's question before it speaks, so all six
@@ -50,7 +50,7 @@ Deno.test("concurrent_clients: the concurrent server serves every waiting client
 
 Deno.test("concurrent_clients: a silent client is dropped on idle timeout and the next one is served", async () => {
   for (const mode of ["one-at-a-time", "concurrent"] as const) {
-    const server = await round(mode, 1, 200);
+    const server = round(mode, 1, 200);
     const silent = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     const reply = await slowClient("127.0.0.1", server.port, "patient", 0);
     assert.equal(reply, "hello, patient", mode);
@@ -63,7 +63,7 @@ Deno.test("concurrent_clients: a silent client is dropped on idle timeout and th
 });
 
 Deno.test("concurrent_clients: a name over the cap is refused without an answer", async () => {
-  const server = await round("concurrent", 1);
+  const server = round("concurrent", 1);
   const reply = await slowClient("127.0.0.1", server.port, "x".repeat(300), 0).catch((e) => e);
   await server.finish();
   assert.ok(reply === "" || reply instanceof Error, String(reply));
