@@ -310,7 +310,7 @@ class GiveUp extends Error {
  *
  * // A server that fails twice with 503, then answers.
  * let requests = 0;
- * const server = Deno.serve({ port: 0, onListen() {} }, () =>
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
  *   new Response(null, { status: ++requests <= 2 ? 503 : 204 }));
  * const response = await fetchWithRetry(`http://127.0.0.1:${server.addr.port}/`, {
  *   minTimeout: 1,
