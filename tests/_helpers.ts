@@ -318,3 +318,52 @@ export async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/** Paths of the files {@linkcode makeTestCertificates} writes. */
+export interface TestCertificates {
+  /** The folder holding them. */
+  dir: string;
+  /** The test CA's certificate (PEM): what a client trusts (`--cert`, `caCerts`). */
+  ca: string;
+  /** The server's certificate (PEM), signed by the CA. */
+  cert: string;
+  /** The server's private key (PEM). */
+  key: string;
+}
+
+/**
+ * Make a test CA and a server certificate it signs, for localhost, 127.0.0.1
+ * and ::1, with openssl, into `dir` (for this run only: no key is committed).
+ * A CA-signed certificate, not a self-signed one: rustls (behind
+ * Deno.connectTls) will not take a CA certificate as a server's own.
+ */
+export async function makeTestCertificates(dir: string): Promise<TestCertificates> {
+  const openssl = async (...args: string[]) => {
+    const result = await run("openssl", args, { cwd: dir });
+    if (result.code !== 0) throw new Error(`openssl ${args[0]} failed: ${result.stderr}`);
+  };
+  await Deno.writeTextFile(
+    `${dir}/ca.ext`,
+    "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+  );
+  await Deno.writeTextFile(
+    `${dir}/server.ext`,
+    "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nbasicConstraints=CA:FALSE\n" +
+      "extendedKeyUsage=serverAuth\n",
+  );
+  await openssl(
+    ..."req -newkey rsa:2048 -nodes -keyout ca.key -out ca.csr -subj".split(" "),
+    "/CN=wirebook test CA",
+  );
+  await openssl(
+    ..."x509 -req -in ca.csr -signkey ca.key -out ca.pem -days 2 -extfile ca.ext".split(" "),
+  );
+  await openssl(
+    ..."req -newkey rsa:2048 -nodes -keyout key.pem -out server.csr -subj /CN=localhost".split(" "),
+  );
+  await openssl(
+    ..."x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile server.ext"
+      .split(" "),
+  );
+  return { dir, ca: `${dir}/ca.pem`, cert: `${dir}/cert.pem`, key: `${dir}/key.pem` };
+}

@@ -56,6 +56,7 @@ import { BufferedReader } from "../lib/buffered_reader.ts";
 import { writeAll } from "../lib/write_all.ts";
 import {
   hasPeer,
+  makeTestCertificates,
   type Peer,
   peerTest,
   PYTHON,
@@ -63,6 +64,7 @@ import {
   run,
   runScript,
   sha256,
+  type TestCertificates,
 } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
@@ -988,78 +990,13 @@ Deno.test("one command at a time: a second call while the first waits is refused
 // TLS certificates, made fresh for each run
 // ---------------------------------------------------------------------------
 
-interface Certificates {
-  dir: string;
-  ca: string;
-  cert: string;
-  key: string;
-}
-
-/** A CA, and a certificate for 127.0.0.1 and localhost signed by it (rustls wants both). */
-async function makeCertificates(dir: string): Promise<Certificates> {
-  const openssl = async (...args: string[]) => {
-    const result = await run("openssl", args, { cwd: dir });
-    assert.equal(result.code, 0, `openssl ${args[0]}: ${result.stderr}`);
-  };
-  await openssl(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=wirebook test CA",
-  );
-  await openssl(
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "key.pem",
-    "-out",
-    "server.csr",
-    "-subj",
-    "/CN=127.0.0.1",
-  );
-  await Deno.writeTextFile(
-    `${dir}/ext.cnf`,
-    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n" +
-      "extendedKeyUsage=serverAuth\n",
-  );
-  await openssl(
-    "x509",
-    "-req",
-    "-in",
-    "server.csr",
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "cert.pem",
-    "-days",
-    "1",
-    "-extfile",
-    "ext.cnf",
-  );
-  return { dir, ca: `${dir}/ca.pem`, cert: `${dir}/cert.pem`, key: `${dir}/key.pem` };
-}
-
 peerTest(
   "scripts/ftp_server.ts over explicit FTPS: both channels encrypted",
   [OPENSSL],
   async () => {
     const dir = await Deno.makeTempDir();
     try {
-      const certs = await makeCertificates(dir);
+      const certs = await makeTestCertificates(dir);
       const tls = {
         cert: await Deno.readTextFile(certs.cert),
         key: await Deno.readTextFile(certs.key),
@@ -1332,7 +1269,7 @@ async function command(cmd: string, args: string[], stdin?: string): Promise<voi
 /** Start vsftpd with a config of our own in `dir`, with a system user of its own. */
 async function startVsftpd(
   dir: string,
-  options: { certs?: Certificates; requireSslReuse?: boolean } = {},
+  options: { certs?: TestCertificates; requireSslReuse?: boolean } = {},
 ): Promise<Vsftpd> {
   await Deno.chmod(dir, 0o755);
   const [anonRoot, home, empty] = ["anon", "home", "empty"].map((name) => `${dir}/${name}`);
@@ -1555,7 +1492,7 @@ vsftpdTest(
   [OPENSSL],
   async () => {
     const dir = await Deno.makeTempDir();
-    const certs = await makeCertificates(await Deno.makeTempDir({ dir }));
+    const certs = await makeTestCertificates(await Deno.makeTempDir({ dir }));
     const vsftpd = await startVsftpd(dir, { certs });
     try {
       const work = `${dir}/work`;
@@ -1612,7 +1549,7 @@ vsftpdTest(
   [OPENSSL],
   async () => {
     const dir = await Deno.makeTempDir();
-    const certs = await makeCertificates(await Deno.makeTempDir({ dir }));
+    const certs = await makeTestCertificates(await Deno.makeTempDir({ dir }));
     const vsftpd = await startVsftpd(dir, { certs, requireSslReuse: true });
     try {
       const caCerts = [await Deno.readTextFile(certs.ca)];

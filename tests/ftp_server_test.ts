@@ -25,6 +25,7 @@ import {
 import { writeAll } from "../lib/write_all.ts";
 import {
   DENO,
+  makeTestCertificates,
   PEERS,
   peerTest,
   PYTHON,
@@ -1130,67 +1131,6 @@ peerTest(
 // FTPS: a test CA and certificate, made with openssl for this run only
 // ---------------------------------------------------------------------------
 
-/** A CA and a server certificate for 127.0.0.1/localhost, in a new temporary folder. */
-async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
-  const openssl = (args: string[]) => run("openssl", args, { cwd: dir });
-  const steps = [
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=wirebook test CA",
-    ],
-    [
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      "key.pem",
-      "-out",
-      "server.csr",
-      "-subj",
-      "/CN=localhost",
-    ],
-  ];
-  for (const step of steps) {
-    const result = await openssl(step);
-    assert.equal(result.code, 0, result.stderr);
-  }
-  await Deno.writeTextFile(
-    `${dir}/ext.cnf`,
-    "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-  );
-  const sign = await openssl([
-    "x509",
-    "-req",
-    "-in",
-    "server.csr",
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "cert.pem",
-    "-days",
-    "2",
-    "-extfile",
-    "ext.cnf",
-  ]);
-  assert.equal(sign.code, 0, sign.stderr);
-  return { ca: `${dir}/ca.pem`, cert: `${dir}/cert.pem`, key: `${dir}/key.pem` };
-}
-
 peerTest(
   "ftp_server: FTPS (AUTH TLS, PROT P) with curl --ftp-ssl and Python's FTP_TLS, byte-exact",
   [PEERS.openssl, PEERS.curl, PEERS.python3],
@@ -1198,7 +1138,7 @@ peerTest(
     const base = await Deno.makeTempDir();
     const root = `${base}/root`;
     await Deno.mkdir(root);
-    const tls = await makeCertificates(base);
+    const tls = await makeTestCertificates(base);
     // --cert and --key need reading, and nothing else widens.
     const server = await startRootServer(root, ["--cert", tls.cert, "--key", tls.key], [
       tls.cert,
@@ -1253,7 +1193,7 @@ peerTest(
   async () => {
     const base = await Deno.makeTempDir();
     try {
-      const tls = await makeCertificates(base);
+      const tls = await makeTestCertificates(base);
       const options = {
         tls: { cert: await Deno.readTextFile(tls.cert), key: await Deno.readTextFile(tls.key) },
       };

@@ -30,6 +30,7 @@ import {
 import { serveHttp } from "../scripts/http_raw_server.ts";
 import {
   DENO,
+  makeTestCertificates,
   type Peer,
   PEERS,
   peerTest,
@@ -1084,74 +1085,12 @@ peerTest(
   },
 );
 
-// A test CA, and a certificate for 127.0.0.1 that it signs (a self-signed
-// certificate alone is refused: rustls will not take a CA as the server's own).
-async function makeCertificates(dir: string) {
-  const openssl = async (...args: string[]) => {
-    const result = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" })
-      .output();
-    assert.ok(result.success, `openssl ${args[0]}: ${decoder.decode(result.stderr)}`);
-  };
-  await Deno.writeTextFile(
-    `${dir}/leaf.ext`,
-    "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-  );
-  await openssl(
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=wirebook test CA",
-    "-keyout",
-    `${dir}/ca.key`,
-    "-out",
-    `${dir}/ca.pem`,
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign",
-  );
-  await openssl(
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-subj",
-    "/CN=127.0.0.1",
-    "-keyout",
-    `${dir}/key.pem`,
-    "-out",
-    `${dir}/leaf.csr`,
-  );
-  await openssl(
-    "x509",
-    "-req",
-    "-in",
-    `${dir}/leaf.csr`,
-    "-CA",
-    `${dir}/ca.pem`,
-    "-CAkey",
-    `${dir}/ca.key`,
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-out",
-    `${dir}/cert.pem`,
-    "-extfile",
-    `${dir}/leaf.ext`,
-  );
-}
-
 peerTest("against nginx over TLS: https:// uses Deno.connectTls (a CA passed with --cert)", [
   NGINX,
   OPENSSL,
 ], async () => {
   const { dir, files } = await makeFiles();
-  await makeCertificates(dir);
+  await makeTestCertificates(dir);
   const tlsPort = freePort();
   const nginx = await startNginx(
     dir,
