@@ -367,3 +367,94 @@ export async function makeTestCertificates(dir: string): Promise<TestCertificate
   );
   return { dir, ca: `${dir}/ca.pem`, cert: `${dir}/cert.pem`, key: `${dir}/key.pem` };
 }
+
+/** A free loopback TCP port, for a peer that cannot listen on port 0 and say which it got. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** An nginx started by {@linkcode startNginx}. */
+export interface Nginx {
+  /** `http://127.0.0.1:PORT`. */
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start nginx serving `dir`/www on a free loopback port, its config, logs and
+ * temp paths all in `dir`. It adds `X-Connection` (nginx's connection number,
+ * to count keep-alive reuse) to every response, and serves the same files
+ * under /chunked/ with their length unknown, so they go out chunked.
+ * `extra` is more config for the server block. nginx cannot listen on port 0,
+ * so a port taken in between is retried (5 times).
+ */
+export async function startNginx(dir: string, extra = ""): Promise<Nginx> {
+  for (let attempt = 1;; attempt++) {
+    const port = freePort();
+    const conf = `${dir}/nginx.conf`;
+    await Deno.writeTextFile(
+      conf,
+      `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+events { worker_connections 64; }
+http {
+  access_log ${dir}/access.log;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  default_type application/octet-stream;
+  gzip off;
+  server {
+    listen 127.0.0.1:${port};
+    root ${dir}/www;
+    add_header X-Connection $connection always;
+    add_header X-Connection-Requests $connection_requests always;
+    # The same files, with their length unknown to nginx: sub_filter may
+    # change the bytes (it replaces "#" by "#", which changes nothing), so
+    # nginx drops Content-Length and sends the body chunked.
+    location /chunked/ {
+      alias ${dir}/www/;
+      sub_filter '#' '#';
+      sub_filter_once off;
+      sub_filter_types *;
+    }
+    ${extra}
+  }
+}
+`,
+    );
+    const child = new Deno.Command("nginx", {
+      args: ["-p", dir, "-c", conf, "-g", "daemon off;"],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    const stop = async () => {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      await child.status;
+      await stderr;
+    };
+    // Ready when it accepts a connection; bounded wait.
+    let exited = false;
+    child.status.then(() => exited = true);
+    for (let i = 0; i < 200 && !exited; i++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+        return { url: `http://127.0.0.1:${port}`, port, stop };
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    }
+    await stop();
+    if (attempt === 5) throw new Error(`nginx did not start: ${await stderr}`);
+  }
+}

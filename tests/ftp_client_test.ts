@@ -58,6 +58,7 @@ import {
   hasPeer,
   makeTestCertificates,
   type Peer,
+  PEERS,
   peerTest,
   PYTHON,
   randomBytes,
@@ -71,15 +72,6 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const MIB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// Peers (to move into tests/_helpers.ts PEERS).
-const VSFTPD: Peer = { command: "vsftpd", install: "apt-get install -y vsftpd" };
-const PYFTPDLIB: Peer = {
-  command: PYTHON,
-  install: "apt-get install -y python3-pyftpdlib",
-  pythonModule: "pyftpdlib",
-};
-const OPENSSL: Peer = { command: "openssl", install: "apt-get install -y openssl" };
 
 // ---------------------------------------------------------------------------
 // Replies
@@ -992,7 +984,7 @@ Deno.test("one command at a time: a second call while the first waits is refused
 
 peerTest(
   "scripts/ftp_server.ts over explicit FTPS: both channels encrypted",
-  [OPENSSL],
+  [PEERS.openssl],
   async () => {
     const dir = await Deno.makeTempDir();
     try {
@@ -1365,7 +1357,7 @@ async function startVsftpd(
 
 /** The test for vsftpd, or an ignored one saying why (root is needed for its system user). */
 function vsftpdTest(name: string, peers: Peer[], fn: () => Promise<void>): void {
-  if (!isRoot() && [...peers, VSFTPD].every(hasPeer)) {
+  if (!isRoot() && [...peers, PEERS.vsftpd].every(hasPeer)) {
     Deno.test({
       name: `${name} (needs root: vsftpd's local user is a system user)`,
       ignore: true,
@@ -1373,7 +1365,7 @@ function vsftpdTest(name: string, peers: Peer[], fn: () => Promise<void>): void 
     });
     return;
   }
-  peerTest(name, [VSFTPD, ...peers], fn);
+  peerTest(name, [PEERS.vsftpd, ...peers], fn);
 }
 
 /** Run the CLI as a user would, with exactly the permissions --help names. */
@@ -1489,7 +1481,7 @@ vsftpdTest(
 
 vsftpdTest(
   "vsftpd over FTPS (require_ssl_reuse=NO): list, put, get, byte-exact, both channels encrypted",
-  [OPENSSL],
+  [PEERS.openssl],
   async () => {
     const dir = await Deno.makeTempDir();
     const certs = await makeTestCertificates(await Deno.makeTempDir({ dir }));
@@ -1546,7 +1538,7 @@ vsftpdTest(
 
 vsftpdTest(
   "vsftpd's default require_ssl_reuse=YES: refused, and the error says which setting it needs",
-  [OPENSSL],
+  [PEERS.openssl],
   async () => {
     const dir = await Deno.makeTempDir();
     const certs = await makeTestCertificates(await Deno.makeTempDir({ dir }));
@@ -1609,7 +1601,7 @@ async function startPyftpdlib(root: string, args: string[]) {
 
 peerTest(
   "pyftpdlib: anonymous read (MLSD); a user's put, get (0 B to 100 MiB, sha256), resume, rename, delete",
-  [PYFTPDLIB],
+  [PEERS.pyftpdlib],
   async () => {
     const dir = await Deno.makeTempDir();
     const [publicRoot, userRoot, work] = ["public", "user", "work"].map((name) => `${dir}/${name}`);

@@ -12,9 +12,7 @@ import {
   STATUSES,
 } from "../scripts/http_methods.ts";
 import { fieldValue } from "../scripts/http_raw_client.ts";
-import { type Peer, peerTest, runScript } from "./_helpers.ts";
-
-const NGINX: Peer = { command: "nginx", install: "apt-get install -y nginx" };
+import { PEERS, peerTest, runScript, startNginx } from "./_helpers.ts";
 
 Deno.test("http_methods: each status probe gets its status from the raw server (206: a 200, ranges unsupported)", async () => {
   const server = startReferenceServer();
@@ -175,74 +173,29 @@ Deno.test("http_methods --url: another server (Deno.serve) answers in its own wa
 });
 
 // nginx, on a port of its own, with an empty site.
-async function startNginx(): Promise<{ url: string; stop(): Promise<void> }> {
+async function startEmptyNginx(): Promise<{ url: string; stop(): Promise<void> }> {
   const dir = await Deno.makeTempDir({ prefix: "wirebook_methods_" });
   await Deno.chmod(dir, 0o755);
   await Deno.mkdir(`${dir}/www`, { mode: 0o755 });
-  for (let attempt = 1;; attempt++) {
-    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = probe.addr.port;
-    probe.close();
-    const conf = `${dir}/nginx.conf`;
-    await Deno.writeTextFile(
-      conf,
-      `worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 64; }
-http {
-  access_log ${dir}/access.log;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  client_header_timeout 1s;
-  server { listen 127.0.0.1:${port}; root ${dir}/www; }
-}
-`,
-    );
-    const child = new Deno.Command("nginx", {
-      args: ["-p", dir, "-c", conf, "-g", "daemon off;"],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const stderr = new Response(child.stderr).text();
-    let exited = false;
-    child.status.then(() => exited = true);
-    const stop = async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      await child.status;
-      await stderr;
+  try {
+    const nginx = await startNginx(dir, "client_header_timeout 1s;");
+    return {
+      url: nginx.url,
+      async stop() {
+        await nginx.stop();
+        await Deno.remove(dir, { recursive: true });
+      },
     };
-    for (let i = 0; i < 200 && !exited; i++) {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-        return {
-          url: `http://127.0.0.1:${port}`,
-          async stop() {
-            await stop();
-            await Deno.remove(dir, { recursive: true });
-          },
-        };
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-    }
-    await stop();
-    if (attempt === 5) {
-      await Deno.remove(dir, { recursive: true });
-      throw new Error(`nginx did not start: ${await stderr}`);
-    }
+  } catch (error) {
+    await Deno.remove(dir, { recursive: true });
+    throw error;
   }
 }
 
 peerTest("http_methods --url: nginx answers the malformed-request probes as RFC 9110 says", [
-  NGINX,
+  PEERS.nginx,
 ], async () => {
-  const nginx = await startNginx();
+  const nginx = await startEmptyNginx();
   try {
     const expected = new Map([[400, 400], [404, 404], [405, 405], [414, 414], [501, 501], [
       505,

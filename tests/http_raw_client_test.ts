@@ -30,8 +30,8 @@ import {
 import { serveHttp } from "../scripts/http_raw_server.ts";
 import {
   DENO,
+  freePort,
   makeTestCertificates,
-  type Peer,
   PEERS,
   peerTest,
   PYTHON,
@@ -39,12 +39,9 @@ import {
   readHeader,
   runScript,
   scriptPath,
+  startNginx,
   startProcess,
 } from "./_helpers.ts";
-
-// Peers not (yet) in tests/_helpers.ts's PEERS.
-const NGINX: Peer = { command: "nginx", install: "apt-get install -y nginx" };
-const OPENSSL: Peer = { command: "openssl", install: "apt-get install -y openssl" };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -188,13 +185,6 @@ async function runHashed(
   ]);
   clearTimeout(timer);
   return { ...out, stderr: err, code: status.code };
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
 }
 
 /** Test files of each size in a fresh folder that a server can read. */
@@ -945,82 +935,9 @@ Deno.test("http_raw_client: head, post --data, repeated --header, --verbose, --o
 // nginx: static files, a chunked response, keep-alive counted by $connection
 // ---------------------------------------------------------------------------
 
-interface Nginx {
-  url: string;
-  port: number;
-  stop(): Promise<void>;
-}
-
-async function startNginx(dir: string, extra = ""): Promise<Nginx> {
-  for (let attempt = 1;; attempt++) {
-    const port = freePort();
-    const conf = `${dir}/nginx.conf`;
-    await Deno.writeTextFile(
-      conf,
-      `worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events { worker_connections 64; }
-http {
-  access_log ${dir}/access.log;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  default_type application/octet-stream;
-  gzip off;
-  server {
-    listen 127.0.0.1:${port};
-    root ${dir}/www;
-    add_header X-Connection $connection always;
-    add_header X-Connection-Requests $connection_requests always;
-    # The same files, with their length unknown to nginx: sub_filter may
-    # change the bytes (it replaces "#" by "#", which changes nothing), so
-    # nginx drops Content-Length and sends the body chunked.
-    location /chunked/ {
-      alias ${dir}/www/;
-      sub_filter '#' '#';
-      sub_filter_once off;
-      sub_filter_types *;
-    }
-    ${extra}
-  }
-}
-`,
-    );
-    const child = new Deno.Command("nginx", {
-      args: ["-p", dir, "-c", conf, "-g", "daemon off;"],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const stderr = new Response(child.stderr).text();
-    const stop = async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      await child.status;
-      await stderr;
-    };
-    // Ready when it accepts a connection; bounded wait.
-    let exited = false;
-    child.status.then(() => exited = true);
-    for (let i = 0; i < 200 && !exited; i++) {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-        return { url: `http://127.0.0.1:${port}`, port, stop };
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-    }
-    await stop();
-    if (attempt === 5) throw new Error(`nginx did not start: ${await stderr}`);
-  }
-}
-
 peerTest(
   "against nginx: static files of 0 B to 50 MiB, plain and chunked, byte-exact over one keep-alive connection",
-  [NGINX],
+  [PEERS.nginx],
   async () => {
     const { dir, files } = await makeFiles();
     const nginx = await startNginx(dir);
@@ -1061,7 +978,7 @@ peerTest(
 peerTest(
   "against nginx: the CLI streams 50 MiB to stdout byte-exact; one connection for two URLs",
   [
-    NGINX,
+    PEERS.nginx,
   ],
   async () => {
     const { dir, files } = await makeFiles();
@@ -1086,8 +1003,8 @@ peerTest(
 );
 
 peerTest("against nginx over TLS: https:// uses Deno.connectTls (a CA passed with --cert)", [
-  NGINX,
-  OPENSSL,
+  PEERS.nginx,
+  PEERS.openssl,
 ], async () => {
   const { dir, files } = await makeFiles();
   await makeTestCertificates(dir);

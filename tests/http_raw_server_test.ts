@@ -23,7 +23,6 @@ import {
 } from "../scripts/http_raw_server.ts";
 import { writeAll } from "../lib/write_all.ts";
 import {
-  type Peer,
   PEERS,
   peerTest,
   PYTHON,
@@ -33,9 +32,6 @@ import {
   sha256,
   startServer,
 } from "./_helpers.ts";
-
-// Not yet in tests/_helpers.ts's PEERS.
-const WRK: Peer = { command: "wrk", install: "apt-get install -y wrk" };
 
 const encoder = new TextEncoder();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -1543,7 +1539,7 @@ print("one connection:", sock is not None and conn.sock is None)
 
 peerTest(
   "http_raw_server: wrk's keep-alive load parses cleanly, with no errors",
-  [WRK],
+  [PEERS.wrk],
   async () => {
     const server = await startServer("http_raw_server", ["--quiet"], { scheme: "http" });
     try {

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { connectEcho, echo, hangUp, serveEcho } from "../scripts/tcp_echo.ts";
 import {
+  freePort,
   PEERS,
   peerTest,
   PYTHON,
@@ -48,13 +49,6 @@ async function readToEnd(conn: Deno.Conn): Promise<Uint8Array> {
     offset += part.length;
   }
   return all;
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
 }
 
 Deno.test("tcp_echo: echo() returns exactly the bytes sent, for 0 B, 1 B and 10 MiB", async () => {
