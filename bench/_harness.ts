@@ -34,6 +34,20 @@ export interface Peer {
   version(): Promise<string>;
 }
 
+/**
+ * One of our own Deno scripts as a peer: the deno running the bench runs it,
+ * and its version is Deno's.
+ */
+export function denoPeer(name: string, description: string): Peer {
+  return {
+    name,
+    description,
+    command: Deno.execPath(),
+    install: "see https://deno.com",
+    version: () => Promise.resolve(`deno ${Deno.version.deno}`),
+  };
+}
+
 /** One number a benchmark reports per run. */
 export interface Metric {
   /** The key in the record `run()` returns. */

@@ -38,6 +38,7 @@
 import {
   type Benchmark,
   cpuSeconds,
+  denoPeer,
   freePort,
   isInstalled,
   type Peer,
@@ -54,13 +55,7 @@ import {
 const MIB = 1024 * 1024;
 const SIZE = { full: 100 * MIB, quick: 16 * MIB };
 
-const deno: Peer = {
-  name: "deno",
-  description: "scripts/ftp_server.ts serve --root DIR",
-  command: Deno.execPath(),
-  install: "see https://deno.com",
-  version: () => Promise.resolve(`deno ${Deno.version.deno}`),
-};
+const deno: Peer = denoPeer("deno", "scripts/ftp_server.ts serve --root DIR");
 const vsftpd: Peer = {
   name: "vsftpd",
   description: "vsftpd, anonymous, its defaults (sendfile on)",

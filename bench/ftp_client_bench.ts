@@ -27,6 +27,7 @@
 
 import {
   type Benchmark,
+  denoPeer,
   freePort,
   type Peer,
   runToEnd,
@@ -39,13 +40,7 @@ const MIB = 1024 * 1024;
 const SIZES = { full: 100 * MIB, quick: 16 * MIB };
 const SCRIPT = new URL("../scripts/ftp_client.ts", import.meta.url).pathname;
 
-const deno: Peer = {
-  name: "deno",
-  description: "scripts/ftp_client.ts get/put",
-  command: Deno.execPath(),
-  install: "see https://deno.com",
-  version: () => Promise.resolve(Deno.version.deno),
-};
+const deno: Peer = denoPeer("deno", "scripts/ftp_client.ts get/put");
 const curl: Peer = {
   name: "curl",
   description: "curl ftp:// (-o FILE, -T FILE)",

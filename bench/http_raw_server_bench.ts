@@ -21,6 +21,7 @@
 import {
   type Benchmark,
   cpuSeconds,
+  denoPeer,
   freePort,
   isInstalled,
   type Peer,
@@ -35,20 +36,11 @@ import {
   waitForPort,
 } from "./_harness.ts";
 
-const raw: Peer = {
-  name: "raw",
-  description: "scripts/http_raw_server.ts serve: its home page, 688 B of HTML",
-  command: Deno.execPath(),
-  install: "see https://deno.com",
-  version: () => Promise.resolve(`deno ${Deno.version.deno}`),
-};
-const denoServe: Peer = {
-  name: "deno-serve",
-  description: "bench/peers/deno_serve_hello.ts: Deno.serve, hello world (14 B)",
-  command: Deno.execPath(),
-  install: "see https://deno.com",
-  version: () => Promise.resolve(`deno ${Deno.version.deno}`),
-};
+const raw: Peer = denoPeer("raw", "scripts/http_raw_server.ts serve: its home page, 688 B of HTML");
+const denoServe: Peer = denoPeer(
+  "deno-serve",
+  "bench/peers/deno_serve_hello.ts: Deno.serve, hello world (14 B)",
+);
 const nginx: Peer = {
   name: "nginx",
   description: "nginx, 1 worker, `return 200` hello world (14 B)",

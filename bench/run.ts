@@ -256,7 +256,11 @@ function renderReport(
     `load average ${machine.loadAverage} at the start, open files ${machine.openFiles} ` +
     `(soft/hard).`,
     "",
-    `Versions: ${[...versions].map(([name, version]) => `${name} ${version}`).join(" · ")}.`,
+    `Versions: ${
+      [...versions].map(([name, version]) =>
+        version.startsWith(`${name} `) ? version : `${name} ${version}`
+      ).join(" · ")
+    }.`,
   ];
 
   const checks: string[][] = [];

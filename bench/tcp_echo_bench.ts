@@ -16,6 +16,7 @@
 import {
   type Benchmark,
   cpuSeconds,
+  denoPeer,
   freePort,
   type Peer,
   PYTHON,
@@ -43,13 +44,7 @@ const MESSAGE_SIZE = 64;
 // Open files each process needs: one socket per client, plus some slack.
 const filesFor = (clients: number) => clients + 256;
 
-const deno: Peer = {
-  name: "deno",
-  description: "scripts/tcp_echo.ts serve",
-  command: Deno.execPath(),
-  install: "see https://deno.com",
-  version: () => Promise.resolve(Deno.version.deno),
-};
+const deno: Peer = denoPeer("deno", "scripts/tcp_echo.ts serve");
 const iperf3: Peer = {
   name: "iperf3",
   description: "iperf3, one way (the ceiling)",
