@@ -1188,7 +1188,7 @@ export function teredo(address: IPAddress): { server: IPAddress; client: IPAddre
 // ---------------------------------------------------------------------------
 
 /** Everything {@linkcode describeAddress} knows about an address, JSON-ready. */
-export interface AddressReport {
+export interface AddressReport extends Omit<Classification, "block"> {
   version: IPVersion;
   /** The canonical text (RFC 5952 for IPv6). */
   compressed: string;
@@ -1200,14 +1200,6 @@ export interface AddressReport {
   integer: string;
   /** The bytes as sent, in hex. */
   bytes: string;
-  private: boolean;
-  global: boolean;
-  loopback: boolean;
-  linkLocal: boolean;
-  multicast: boolean;
-  reserved: boolean;
-  unspecified: boolean;
-  siteLocal: boolean;
   /** The special-purpose block that decided `private`/`global`, or `null`. */
   block: SpecialBlock | null;
   ipv4Mapped: string | null;
