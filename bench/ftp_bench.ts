@@ -19,7 +19,8 @@
  * reaped, at the kernel's 10 ms tick granularity, so its figure reads near 0).
  *
  * Both servers serve the same kind of folder: a fresh one per run under
- * bench/results/ (where `deno task bench` may write), removed after. Ours runs
+ * bench/results/ (where `deno task bench` may write), removed after, and
+ * flushed to disk (`sync`) before the transfer is measured. Ours runs
  * as `serve --root DIR --quiet` with `--allow-read=DIR --allow-write=DIR`;
  * vsftpd anonymously, with uploads allowed into `up/` and no logging, twice:
  * with its default `use_sendfile=YES` (for a download the kernel hands file
@@ -193,6 +194,9 @@ function measure(way: "download" | "upload") {
     const size = options.quick ? SIZE.quick : SIZE.full;
     const { server, port, dir, auth } = await startServer(peer, size, options.signal);
     try {
+      // The folder's 100 MiB file was just written: flush it to disk now, so
+      // that its write-back does not land in the middle of a measured transfer.
+      await runToEnd("sync", [], { timeout: 60_000, signal: options.signal });
       const url = `ftp://127.0.0.1:${port}`;
       const args = way === "download"
         ? [...auth, "-o", "/dev/null", `${url}/file.bin`]

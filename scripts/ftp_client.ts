@@ -95,6 +95,10 @@ const DEFAULT_PORT = 21;
 // Big reads and writes: on loopback a data connection moves a GiB a second,
 // and every await costs; 1 MiB chunks keep the per-chunk cost out of sight.
 const CHUNK = 1024 * 1024;
+// ...but a download reaches its file in writes of at most 256 KiB. Measured
+// here (ext4, Linux 6.18): 100 MiB written in 1 MiB writes sometimes took
+// 150 ms instead of 20, for runs at a time; in 256 KiB writes, never.
+const DISK_WRITE = 256 * 1024;
 // A reply line longer than this, or a reply of more lines, is not FTP.
 const MAX_REPLY_LINE = 8192;
 const MAX_REPLY_LINES = 1000;
@@ -1098,7 +1102,9 @@ export class FtpClient {
       await this.#transfer(`RETR ${path}`, (data, progress) =>
         this.#receive(data, progress, {
           async write(chunk) {
-            await writeAll(sink, chunk);
+            for (let offset = 0; offset < chunk.length; offset += DISK_WRITE) {
+              await writeAll(sink, chunk.subarray(offset, offset + DISK_WRITE));
+            }
             bytes += chunk.length;
             onProgress?.(bytes);
             return chunk.length;

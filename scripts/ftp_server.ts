@@ -77,7 +77,16 @@ const CHUNK = 1024 * 1024;
 const HARD_LINE_CAP = 64 * 1024;
 // How long an upload whose data connection ended waits to see whether the
 // control connection ended too (the client died) before it keeps the file.
-const COMMIT_GRACE_MS = 10;
+// A process that dies has all its sockets closed by the kernel in one go, so
+// the two ends arrive close together, though not always in order. Every
+// upload pays this wait (10 ms cost a 100 MiB upload 15% of its speed). With
+// both cores busy, killing curl mid-upload: 2 ms missed the control
+// connection's end 3 times in 36 kills, 5 ms never in 60.
+const COMMIT_GRACE_MS = 5;
+// Uploads reach the disk in writes of at most this many bytes. Measured here
+// (ext4, Linux 6.18): 100 MiB written in 1 MiB writes sometimes took 150 ms
+// instead of 20, for runs at a time; in 256 KiB writes, never.
+const DISK_WRITE = 256 * 1024;
 const MAX_LOGIN_FAILURES = 3;
 const ANONYMOUS_NAMES = ["anonymous", "ftp"];
 const TEMP_PREFIX = ".wirebook-upload-";
@@ -544,7 +553,11 @@ export class DirectoryFileSystem implements FtpFileSystem {
       throw error;
     }
     return {
-      write: (chunk) => writeAll(file, chunk),
+      write: async (chunk) => {
+        for (let offset = 0; offset < chunk.length; offset += DISK_WRITE) {
+          await writeAll(file, chunk.subarray(offset, offset + DISK_WRITE));
+        }
+      },
       commit: async () => {
         close();
         try {

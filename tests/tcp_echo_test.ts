@@ -311,10 +311,20 @@ peerTest(
   },
 );
 
-/** socat echoing on `port`; resolves once the port accepts connections. */
+/**
+ * socat echoing on `port`; resolves once the port accepts connections.
+ *
+ * `-b 4096`: with its default 8 KiB blocks, socat's `PIPE` echo can hang for
+ * good on a bulk echo. Its child writes each block into a pipe that only it
+ * reads; when the pipe has a page free but not 8 KiB, `poll` says "writable"
+ * and the blocking write waits for space no one else will make. It happens
+ * when the client is slow to read (a loaded CI machine: this test once hung
+ * there for 30 minutes). A block of at most `PIPE_BUF` (4 KiB) always fits
+ * into a free page, so the echo cannot stall (bench/README.md has the story).
+ */
 async function startSocatEcho(port: number): Promise<Deno.ChildProcess> {
   const socat = new Deno.Command("socat", {
-    args: [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, "PIPE"],
+    args: ["-b", "4096", `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, "PIPE"],
     stdout: "null",
     stderr: "null",
   }).spawn();
