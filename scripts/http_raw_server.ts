@@ -1169,6 +1169,20 @@ export function errorResponse(status: number, message: string): HttpResponse {
   };
 }
 
+// The methods of RFC 9110 §9.3 and PATCH (RFC 5789): a request with one of
+// these gets 405 where the page does not take it; any other method, 501.
+const RECOGNIZED_METHODS = new Set([
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "DELETE",
+  "CONNECT",
+  "OPTIONS",
+  "TRACE",
+  "PATCH",
+]);
+
 function methodNotAllowed(allowed: string[]): HttpResponse {
   // 405 must say what is allowed (RFC 9110 §15.5.6, §10.2.1).
   const response = errorResponse(405, `use ${allowed.join(" or ")}`);
@@ -1252,7 +1266,7 @@ const ROUTES: Record<
 
 /**
  * Answer a request: find its route, check its method, build the response.
- * Unknown paths get a 404 page that shows the path, escaped.
+ * Unknown paths get a 404 page that shows the path, escaped; unknown methods, 501.
  *
  * @param request The request.
  * @returns The response.
@@ -1265,10 +1279,21 @@ const ROUTES: Record<
  * const request = (line: string) => ({ ...parseRequestHead([line, "Host: a"]), body: new Uint8Array() });
  * assert.equal(route(request("GET /about HTTP/1.1")).status, 200);
  * assert.deepEqual(route(request("DELETE /about HTTP/1.1")).headers?.at(-1), ["Allow", "GET, HEAD"]);
+ * assert.equal(route(request("BREW /about HTTP/1.1")).status, 501);
  * assert.match(String(route(request("GET /<b> HTTP/1.1")).body), /&lt;b&gt;/);
  * ```
  */
 export function route(request: HttpRequest): HttpResponse {
+  // A method the server does not know at all (methods are case-sensitive:
+  // `get` is not GET) gets 501, not 405: 405 says "this page takes other
+  // methods", 501 "this server has no such method" (RFC 9110 §9.1, §15.6.2).
+  // CONNECT is known, but asks for a tunnel, which only a proxy makes.
+  if (!RECOGNIZED_METHODS.has(request.method)) {
+    return errorResponse(501, `${request.method} is not a method this server knows`);
+  }
+  if (request.method === "CONNECT") {
+    return errorResponse(501, "this server is not a proxy: no CONNECT tunnels");
+  }
   const known = ROUTES[request.path];
   if (known) {
     if (!known.methods.includes(request.method)) return methodNotAllowed(known.methods);
@@ -1309,6 +1334,11 @@ function statusPage(code: string): HttpResponse {
   if (status === 407) headers.push(["Proxy-Authenticate", 'Basic realm="wirebook"']);
   if ([301, 302, 303, 307, 308].includes(status)) headers.push(["Location", "/"]);
   const body = bodyAllowed(status) ? `${status} ${STATUS_TEXT[status] ?? ""}\n` : "";
+  // A 206 says which part of the representation it carries (here: all of
+  // this page); a 416 says how long the representation is (RFC 9110 §14.4).
+  const length = encoder.encode(body).length;
+  if (status === 206) headers.push(["Content-Range", `bytes 0-${length - 1}/${length}`]);
+  if (status === 416) headers.push(["Content-Range", `bytes */${length}`]);
   return { status, headers, body };
 }
 

@@ -521,6 +521,17 @@ Deno.test("serveHttp: every route answers as documented", async () => {
       only(await exchange(port, get(host, "/status/405"))).headers.get("allow")?.[0],
       "GET, HEAD",
     );
+    // A 206 names the part it carries, and it is the whole body it sent.
+    const partial = only(await exchange(port, get(host, "/status/206")));
+    assert.equal(partial.status, 206);
+    assert.equal(
+      field(partial, "content-range"),
+      `bytes 0-${partial.body.length - 1}/${partial.body.length}`,
+    );
+    assert.match(
+      field(only(await exchange(port, get(host, "/status/416"))), "content-range") ?? "",
+      /^bytes \*\/\d+$/,
+    );
     for (
       const bad of ["/status/101", "/status/100", "/status/600", "/status/abc", "/status/2000"]
     ) {
@@ -536,7 +547,7 @@ Deno.test("serveHttp: every route answers as documented", async () => {
   }
 });
 
-Deno.test("serveHttp: HEAD gets GET's fields and no body; other methods get 405 and Allow", async () => {
+Deno.test("serveHttp: HEAD gets GET's fields and no body; other methods get 405 and Allow, unknown ones 501", async () => {
   const server = startRaw();
   try {
     const { port, host } = server;
@@ -559,8 +570,7 @@ Deno.test("serveHttp: HEAD gets GET's fields and no body; other methods get 405 
         ["DELETE", "/about", "GET, HEAD"],
         ["POST", "/", "GET, HEAD"],
         ["PATCH", "/echo", "GET, HEAD, POST, PUT"],
-        ["get", "/", "GET, HEAD"],
-        ["BREW", "/status/200", "GET, HEAD"],
+        ["TRACE", "/status/200", "GET, HEAD"],
       ]
     ) {
       const response = only(
@@ -571,6 +581,28 @@ Deno.test("serveHttp: HEAD gets GET's fields and no body; other methods get 405 
       );
       assert.equal(response.status, 405, `${method} ${path}`);
       assert.equal(field(response, "allow"), allow);
+    }
+    // Methods are case-sensitive: `get` is no GET. A method the server does
+    // not know, on any path, is 501; so is CONNECT (no proxy here). The
+    // connection stays usable after each.
+    for (
+      const line of [
+        "get / HTTP/1.1",
+        "BREW /status/200 HTTP/1.1",
+        "PROPFIND /nowhere HTTP/1.1",
+        `CONNECT ${host} HTTP/1.1`,
+      ]
+    ) {
+      const [refused, after] = parseResponses(
+        await exchange(
+          port,
+          `${line}\r\nHost: ${host}\r\n\r\nGET /about HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+        ),
+        [false, false],
+      );
+      assert.equal(refused.status, 501, line);
+      assert.equal(field(refused, "allow"), undefined, line);
+      assert.equal(after.status, 200, line);
     }
   } finally {
     await server.close();
