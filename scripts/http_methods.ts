@@ -127,7 +127,7 @@ export interface ProbeOptions {
  * const server = startReferenceServer();
  * const result = await runProbe(server.url, { method: "DELETE", target: "/about" });
  * assert.equal(result.status, 405);
- * assert.deepEqual(result.headers.find(([name]) => name === "Allow"), ["Allow", "GET, HEAD"]);
+ * assert.deepEqual(result.headers.find(([name]) => name === "Allow"), ["Allow", "GET, HEAD, OPTIONS"]);
  * await server.close();
  * ```
  */
@@ -198,7 +198,7 @@ function gist(body: Uint8Array, type = ""): string {
 }
 
 /**
- * One line for a result: `405 Method Not Allowed; Allow: GET, HEAD; "..."`,
+ * One line for a result: `405 Method Not Allowed; Allow: GET, HEAD, OPTIONS; "..."`,
  * with the fields that matter for its status (Allow, Location, ...).
  *
  * @param result What {@linkcode runProbe} returned.

@@ -1186,7 +1186,7 @@ const RECOGNIZED_METHODS = new Set([
 function methodNotAllowed(allowed: string[]): HttpResponse {
   // 405 must say what is allowed (RFC 9110 §15.5.6, §10.2.1).
   const response = errorResponse(405, `use ${allowed.join(" or ")}`);
-  response.headers!.push(["Allow", allowed.join(", ")]);
+  response.headers!.push(["Allow", allowList(allowed)]);
   return response;
 }
 
@@ -1278,7 +1278,7 @@ const ROUTES: Record<
  *
  * const request = (line: string) => ({ ...parseRequestHead([line, "Host: a"]), body: new Uint8Array() });
  * assert.equal(route(request("GET /about HTTP/1.1")).status, 200);
- * assert.deepEqual(route(request("DELETE /about HTTP/1.1")).headers?.at(-1), ["Allow", "GET, HEAD"]);
+ * assert.deepEqual(route(request("DELETE /about HTTP/1.1")).headers?.at(-1), ["Allow", "GET, HEAD, OPTIONS"]);
  * assert.equal(route(request("BREW /about HTTP/1.1")).status, 501);
  * assert.match(String(route(request("GET /<b> HTTP/1.1")).body), /&lt;b&gt;/);
  * ```
@@ -1293,6 +1293,12 @@ export function route(request: HttpRequest): HttpResponse {
   }
   if (request.method === "CONNECT") {
     return errorResponse(501, "this server is not a proxy: no CONNECT tunnels");
+  }
+  // OPTIONS asks what a target supports, and `OPTIONS *` what the server
+  // does as a whole (RFC 9110 §9.3.7): 200, the answer in `Allow`, no body.
+  if (request.method === "OPTIONS") {
+    const methods = request.path === "*" ? SERVER_METHODS : methodsFor(request.path);
+    if (methods) return { status: 200, headers: [["Allow", allowList(methods)]], body: "" };
   }
   const known = ROUTES[request.path];
   if (known) {
@@ -1320,6 +1326,19 @@ export function route(request: HttpRequest): HttpResponse {
   };
 }
 
+// The methods a path takes (besides OPTIONS), or undefined if it is no page.
+function methodsFor(path: string): string[] | undefined {
+  return ROUTES[path]?.methods ?? (path.startsWith("/status/") ? GET_HEAD : undefined);
+}
+
+// Every method some page takes: the answer to `OPTIONS *`.
+const SERVER_METHODS = [...new Set(Object.values(ROUTES).flatMap((known) => known.methods))];
+
+// An Allow value: a page's methods, and OPTIONS, which every page answers.
+function allowList(methods: string[]): string {
+  return [...methods, "OPTIONS"].join(", ");
+}
+
 // /status/NNN: any final status (200-599). 1xx are not final responses, so 400.
 function statusPage(code: string): HttpResponse {
   const status = /^\d{3}$/.test(code) ? Number(code) : NaN;
@@ -1329,7 +1348,7 @@ function statusPage(code: string): HttpResponse {
   // 204 and 304 have no body (RFC 9110 §6.4.1), so no Content-Type either.
   const headers: [string, string][] = bodyAllowed(status) ? [["Content-Type", TEXT]] : [];
   // Some statuses come with a field they require (RFC 9110 §15).
-  if (status === 405) headers.push(["Allow", GET_HEAD.join(", ")]);
+  if (status === 405) headers.push(["Allow", allowList(GET_HEAD)]);
   if (status === 401) headers.push(["WWW-Authenticate", 'Basic realm="wirebook"']);
   if (status === 407) headers.push(["Proxy-Authenticate", 'Basic realm="wirebook"']);
   if ([301, 302, 303, 307, 308].includes(status)) headers.push(["Location", "/"]);

@@ -42,7 +42,7 @@ Deno.test("http_methods: each status probe gets its status from the raw server (
   }
 });
 
-Deno.test("http_methods: the method probes: GET/HEAD/POST/PUT work, the others get 405 with Allow", async () => {
+Deno.test("http_methods: the method probes: GET/HEAD/POST/PUT/OPTIONS work, the others get 405 with Allow (CONNECT 501)", async () => {
   const server = startReferenceServer();
   try {
     const results = new Map<string, Awaited<ReturnType<typeof runProbe>>>();
@@ -59,13 +59,19 @@ Deno.test("http_methods: the method probes: GET/HEAD/POST/PUT work, the others g
     assert.equal(Number(fieldValue(head.headers, "content-length")), get.bodyLength);
     assert.equal(results.get("POST")!.gist, "posted");
     assert.equal(results.get("PUT")!.gist, "put here");
-    for (const name of ["DELETE", "OPTIONS", "TRACE"]) {
+    const options = results.get("OPTIONS")!;
+    assert.deepEqual([options.status, options.bodyLength], [200, 0]);
+    assert.equal(fieldValue(options.headers, "allow"), "GET, HEAD, OPTIONS");
+    for (const name of ["DELETE", "TRACE"]) {
       assert.equal(results.get(name)!.status, 405, name);
-      assert.equal(fieldValue(results.get(name)!.headers, "allow"), "GET, HEAD", name);
+      assert.equal(fieldValue(results.get(name)!.headers, "allow"), "GET, HEAD, OPTIONS", name);
     }
-    assert.equal(fieldValue(results.get("PATCH")!.headers, "allow"), "GET, HEAD, POST, PUT");
-    // CONNECT: no tunnel here, whatever the refusal is.
-    assert.ok(results.get("CONNECT")!.status! >= 400);
+    assert.equal(
+      fieldValue(results.get("PATCH")!.headers, "allow"),
+      "GET, HEAD, POST, PUT, OPTIONS",
+    );
+    // CONNECT: no tunnel here; the server is no proxy.
+    assert.equal(results.get("CONNECT")!.status, 501);
     // Safe methods are idempotent (RFC 9110 §9.2.2).
     for (const method of METHODS) assert.ok(!method.safe || method.idempotent, method.name);
   } finally {
@@ -121,7 +127,7 @@ Deno.test("http_methods: the demo prints both tables with live answers", async (
   }
   assert.match(
     result.stdout,
-    /live: DELETE \/about HTTP\/1\.1 -> 405 Method Not Allowed; Allow: GET, HEAD/,
+    /live: DELETE \/about HTTP\/1\.1 -> 405 Method Not Allowed; Allow: GET, HEAD, OPTIONS/,
   );
   assert.match(result.stdout, /live: GET \/ HTTP\/2\.0 .* -> 505 HTTP Version Not Supported/);
   assert.match(result.stdout, /server: stopped; nothing left listening/);
@@ -138,7 +144,7 @@ Deno.test("http_methods: methods, statuses, show NAME|CODE, and bad arguments", 
   assert.match(show.stdout, /^DELETE \(RFC 9110 §9\.3\.5\)$/m);
   assert.match(show.stdout, /^ {2}> DELETE \/about HTTP\/1\.1$/m);
   assert.match(show.stdout, /^ {2}< HTTP\/1\.1 405 Method Not Allowed$/m);
-  assert.match(show.stdout, /^ {2}< Allow: GET, HEAD$/m);
+  assert.match(show.stdout, /^ {2}< Allow: GET, HEAD, OPTIONS$/m);
 
   const code = await runScript("http_methods", ["show", "408"]);
   assert.equal(code.code, 0, code.stderr);

@@ -519,7 +519,7 @@ Deno.test("serveHttp: every route answers as documented", async () => {
     ]);
     assert.equal(
       only(await exchange(port, get(host, "/status/405"))).headers.get("allow")?.[0],
-      "GET, HEAD",
+      "GET, HEAD, OPTIONS",
     );
     // A 206 names the part it carries, and it is the whole body it sent.
     const partial = only(await exchange(port, get(host, "/status/206")));
@@ -547,7 +547,7 @@ Deno.test("serveHttp: every route answers as documented", async () => {
   }
 });
 
-Deno.test("serveHttp: HEAD gets GET's fields and no body; other methods get 405 and Allow, unknown ones 501", async () => {
+Deno.test("serveHttp: HEAD gets GET's fields and no body; OPTIONS says what each page takes; other methods get 405 and Allow, unknown ones 501", async () => {
   const server = startRaw();
   try {
     const { port, host } = server;
@@ -567,10 +567,10 @@ Deno.test("serveHttp: HEAD gets GET's fields and no body; other methods get 405 
     }
     for (
       const [method, path, allow] of [
-        ["DELETE", "/about", "GET, HEAD"],
-        ["POST", "/", "GET, HEAD"],
-        ["PATCH", "/echo", "GET, HEAD, POST, PUT"],
-        ["TRACE", "/status/200", "GET, HEAD"],
+        ["DELETE", "/about", "GET, HEAD, OPTIONS"],
+        ["POST", "/", "GET, HEAD, OPTIONS"],
+        ["PATCH", "/echo", "GET, HEAD, POST, PUT, OPTIONS"],
+        ["TRACE", "/status/200", "GET, HEAD, OPTIONS"],
       ]
     ) {
       const response = only(
@@ -582,6 +582,40 @@ Deno.test("serveHttp: HEAD gets GET's fields and no body; other methods get 405 
       assert.equal(response.status, 405, `${method} ${path}`);
       assert.equal(field(response, "allow"), allow);
     }
+    // OPTIONS: what a page takes, or with `*` what the server takes; 200 with
+    // Allow and an empty body. A path that is no page is still 404.
+    for (
+      const [target, allow] of [
+        ["*", "GET, HEAD, POST, PUT, OPTIONS"],
+        ["/echo", "GET, HEAD, POST, PUT, OPTIONS"],
+        ["/about", "GET, HEAD, OPTIONS"],
+        ["/status/418", "GET, HEAD, OPTIONS"],
+      ]
+    ) {
+      const response = only(
+        await exchange(
+          port,
+          `OPTIONS ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+        ),
+      );
+      assert.deepEqual(
+        [
+          response.status,
+          field(response, "allow"),
+          field(response, "content-length"),
+          response.body,
+        ],
+        [200, allow, "0", ""],
+        target,
+      );
+    }
+    const nowhere = only(
+      await exchange(
+        port,
+        `OPTIONS /nowhere HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    assert.equal(nowhere.status, 404);
     // Methods are case-sensitive: `get` is no GET. A method the server does
     // not know, on any path, is 501; so is CONNECT (no proxy here). The
     // connection stays usable after each.
