@@ -4,6 +4,7 @@
 // a port with each other or with anything else on the machine.
 
 import { fileURLToPath } from "node:url";
+import { withTimeout } from "../lib/with_timeout.ts";
 
 /** The checkout's root folder. */
 export const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -281,9 +282,18 @@ function onPath(command: string): boolean {
 }
 
 /**
+ * How long a test with real peers may run before it fails. The slowest takes
+ * about 16 s with both cores busy; a peer that deadlocks (socat's PIPE echo
+ * did, on a loaded CI machine) would otherwise hang the whole suite, since
+ * deno test has no time limit of its own.
+ */
+export const PEER_TEST_DEADLINE_MS = 180_000;
+
+/**
  * A test that needs real peers. Where one is missing, the test is reported as
  * ignored, its name saying what to install; under `WIREBOOK_REQUIRE_PEERS=1`
- * (as in CI) a missing peer fails the test instead.
+ * (as in CI) a missing peer fails the test instead. A test still running
+ * after {@linkcode PEER_TEST_DEADLINE_MS} fails, and the suite goes on.
  */
 export function peerTest(
   name: string,
@@ -293,7 +303,9 @@ export function peerTest(
   const missing = peers.filter((peer) => !hasPeer(peer));
   const required = Deno.env.get("WIREBOOK_REQUIRE_PEERS") === "1";
   if (missing.length === 0) {
-    Deno.test(name, fn);
+    // On time out, what the test waited for stays pending: deno test reports
+    // it as the failed test's leak, and runs the next test.
+    Deno.test(name, (t) => withTimeout(() => fn(t), PEER_TEST_DEADLINE_MS));
   } else if (required) {
     Deno.test(name, () => {
       throw new Error(`missing peer(s): ${missing.map((peer) => peer.install).join("; ")}`);
