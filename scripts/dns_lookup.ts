@@ -38,6 +38,7 @@ import { runMain } from "../lib/run_main.ts";
 import { UsageError } from "../lib/usage_error.ts";
 import { listenUdp } from "../lib/listen_udp.ts";
 import { localAddressFor } from "../lib/local_address_for.ts";
+import * as ip from "./ip_addresses.ts";
 
 export { listenUdp };
 
@@ -52,15 +53,16 @@ usage:
                                         SOA, TXT, ANY, or a number; default A), print a dig-like answer
 
 flags:
-  --host HOST           serve: address to listen on; query: the server to ask (default 127.0.0.1)
+  --host HOST           serve: address to listen on; query: the server to ask (default 127.0.0.1);
+                        a host name, an IPv6 address, or IPv4 as a dotted quad (127.0.0.1, not 127.1)
   --port PORT           UDP and TCP port (default 8053; serve --port 0 picks any free port)
   --tcp                 query: ask over TCP from the start (default: UDP, then TCP if truncated)
   --no-edns             query: send no EDNS0 OPT record (replies are then capped at 512 bytes)
   --dump                query: print the query and the reply byte by byte, field by field
   --system              query: ask with Deno.resolveDns instead (HOST must be an IP address)
-  --timeout SECS        query: wait this long for each reply (default 2)
-  --attempts N          query: UDP sends before giving up (default 3)
-  --idle-timeout SECS   serve: close a TCP client idle this long (default 10)
+  --timeout SECS        query: wait this long for each reply (default 2, at most 3600)
+  --attempts N          query: UDP sends before giving up (default 3, at most 100)
+  --idle-timeout SECS   serve: close a TCP client idle this long (default 10, at most 86400)
   --max-connections N   serve: TCP clients at once; more are closed at once (default 64)
   --quiet               serve: do not log queries
   -h, --help            show this help
@@ -71,6 +73,7 @@ try: dns_lookup.ts serve, then in another terminal:
 
 permissions (UDP needs --unstable-net: Deno's UDP API is unstable):
   demo, serve and query on 127.0.0.1:       --unstable-net --allow-net=127.0.0.1
+  serve and query on ::1 (IPv6 loopback):   --unstable-net --allow-net=[::1]
   query --tcp or --system (no UDP socket):  --allow-net=127.0.0.1 is enough
   serve or query another --host:            --unstable-net --allow-net (a UDP client binds 0.0.0.0)
 `;
@@ -225,13 +228,14 @@ interface RecordBase {
 
 /**
  * A resource record. Known types carry their data decoded: an address as
- * text, a name, an {@linkcode Mx}, an {@linkcode Soa}, TXT's strings. Any
- * other type is kept as its type number and raw bytes.
+ * text, a name, an {@linkcode Mx}, an {@linkcode Soa}, TXT's strings (as
+ * bytes: see {@linkcode txtData}). Any other type is kept as its type number
+ * and raw bytes.
  */
 export type DnsRecord =
   | RecordBase & { type: "A" | "AAAA" | "NS" | "CNAME"; data: string }
   | RecordBase & { type: "MX"; data: Mx }
-  | RecordBase & { type: "TXT"; data: string[] }
+  | RecordBase & { type: "TXT"; data: Uint8Array[] }
   | RecordBase & { type: "SOA"; data: Soa }
   | RecordBase & { type: number; data: Uint8Array };
 
@@ -336,11 +340,17 @@ export function nameToLabels(name: string): Uint8Array[] {
   return labels;
 }
 
+// In a zone file (RFC 1035 §5.1) more characters than the dot mean
+// something: ; starts a comment, ( and ) wrap lines, " quotes, @ is the
+// origin, $ starts a directive. dig escapes each of them in a name with a
+// backslash, so that its output can be read back as a zone file; so do we.
+const SPECIAL_IN_NAMES = new Set([...'.\\;()"@$'].map((char) => char.charCodeAt(0)));
+
 /** Write one label's bytes as presentation text, escaping what must be. */
 export function labelToText(label: Uint8Array): string {
   let text = "";
   for (const byte of label) {
-    if (byte === 0x2e || byte === 0x5c) text += "\\" + String.fromCharCode(byte);
+    if (SPECIAL_IN_NAMES.has(byte)) text += "\\" + String.fromCharCode(byte);
     else if (byte > 0x20 && byte < 0x7f) text += String.fromCharCode(byte);
     else text += "\\" + String(byte).padStart(3, "0");
   }
@@ -565,8 +575,7 @@ function writeRecord(w: WireWriter, record: DnsRecord) {
     case "TXT":
       // TXT data is one or more <character-string>s: a length byte, then that
       // many bytes. So a string longer than 255 bytes must be split by its owner.
-      for (const text of record.data) {
-        const bytes = new TextEncoder().encode(text);
+      for (const bytes of record.data) {
         if (bytes.length > 255) {
           throw new RangeError(`a TXT string of ${bytes.length} bytes; the most is 255`);
         }
@@ -910,18 +919,18 @@ function readRecord(r: WireReader, what: string): DnsRecord | Edns {
       break;
     }
     case "TXT": {
-      const data: string[] = [];
+      // The strings stay bytes: RFC 1035 §3.3 makes a <character-string> any
+      // bytes at all, not text, and decoding them as UTF-8 would replace a
+      // byte that is not UTF-8 with U+FFFD, and so change the record.
+      const data: Uint8Array[] = [];
       while (r.offset < end) {
         const length = r.u8("a TXT string's length");
         if (r.offset + length > end) {
           throw new DnsFormatError(`${what}: a ${length}-byte TXT string runs past RDLENGTH`);
         }
-        // (ignoreBOM: a string may start with U+FEFF, and must come back with it.)
-        const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(
-          r.take(length, "a TXT string"),
-        );
-        r.note(`string of ${length} bytes: ${quoteText(text)}`);
-        data.push(text);
+        const string = r.take(length, "a TXT string");
+        r.note(`string of ${length} bytes: ${quoteText(string)}`);
+        data.push(string);
       }
       record = { ...base, type, data };
       break;
@@ -986,81 +995,76 @@ function readOpt(r: WireReader, name: string, udpPayloadSize: number, what: stri
 // Addresses and presentation
 // ---------------------------------------------------------------------------
 
+// An A record holds 4 bytes, an AAAA 16. Reading and writing addresses as
+// text is the lesson of ./ip_addresses.ts (checked against Python's
+// ipaddress on 100,000 inputs), so we use its parser and its formatter, and
+// only convert its numbers to bytes and back.
+
 /**
  * The 4 bytes of a dotted-quad IPv4 address.
- * @throws {RangeError} If `text` is not four numbers from 0 to 255.
+ * @throws {RangeError} If `text` is not four numbers from 0 to 255 (no leading zeros).
  */
 export function parseIPv4(text: string): Uint8Array {
-  const parts = text.split(".");
-  if (parts.length !== 4 || !parts.every((part) => /^(0|[1-9]\d{0,2})$/.test(part))) {
-    throw new RangeError(`not an IPv4 address: "${text}"`);
-  }
-  const bytes = parts.map(Number);
-  if (bytes.some((byte) => byte > 255)) throw new RangeError(`not an IPv4 address: "${text}"`);
-  return new Uint8Array(bytes);
+  return addressBytes(text, 4);
 }
 
 /**
  * The 16 bytes of an IPv6 address: eight 16-bit groups in hex, one run of
- * zero groups shortened to `::`, and optionally a dotted IPv4 tail.
- * @throws {RangeError} If `text` is not an IPv6 address.
+ * zero groups shortened to `::`, and optionally a dotted IPv4 tail, as the
+ * last 32 bits only (RFC 4291 §2.2).
+ * @throws {RangeError} If `text` is not an IPv6 address, or has a `%zone`.
  */
 export function parseIPv6(text: string): Uint8Array {
-  const bad = () => new RangeError(`not an IPv6 address: "${text}"`);
-  const halves = text.split("::");
-  if (halves.length > 2) throw bad();
-  const groups = halves.map((half) => {
-    if (half === "") return [];
-    const parts = half.split(":");
-    const last = parts.at(-1)!;
-    if (last.includes(".")) {
-      const v4 = parseIPv4(last);
-      parts.splice(-1, 1, ((v4[0] << 8) | v4[1]).toString(16), ((v4[2] << 8) | v4[3]).toString(16));
-    }
-    if (!parts.every((part) => /^[0-9a-f]{1,4}$/i.test(part))) throw bad();
-    return parts.map((part) => parseInt(part, 16));
-  });
-  const [head, tail = []] = groups;
-  const zeros = 8 - head.length - tail.length;
-  if (halves.length === 1 ? zeros !== 0 : zeros < 1) throw bad();
-  const all = [...head, ...new Array(halves.length === 2 ? zeros : 0).fill(0), ...tail];
-  const bytes = new Uint8Array(16);
-  all.forEach((group, i) => new DataView(bytes.buffer).setUint16(i * 2, group));
-  return bytes;
+  return addressBytes(text, 6);
+}
+
+function addressBytes(text: string, version: 4 | 6): Uint8Array {
+  let address: ip.IPAddress;
+  try {
+    address = version === 4 ? ip.parseIPv4(text) : ip.parseIPv6(text);
+  } catch (error) {
+    throw new RangeError(`not an IPv${version} address: ${(error as Error).message}`);
+  }
+  // A zone (fe80::1%eth0) names a link on one machine: it means nothing in DNS data.
+  if (address.zone !== undefined) throw new RangeError(`a zone in an IPv6 address: "${text}"`);
+  return ip.addressToBytes(address);
 }
 
 /**
- * An IPv6 address as text, in the one form RFC 5952 recommends (what dig and
- * Deno print): lowercase hex, no leading zeros, and the longest run of two or
- * more zero groups (the first, on a tie) as `::`.
+ * An IPv6 address as text, as dig prints it: RFC 5952's canonical form
+ * (lowercase hex, no leading zeros, the longest run of two or more zero
+ * groups as `::`), except that an IPv4 address carried by one of RFC 4291's
+ * prefixes is written as a dotted quad, as RFC 5952 §5 recommends:
+ * IPv4-mapped `::ffff:192.0.2.1` (§2.5.5.2), and the deprecated
+ * IPv4-compatible `::192.0.2.1` (§2.5.5.1), though `::1` and `::2` stay.
  */
 export function formatIPv6(bytes: Uint8Array): string {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, 16);
-  const groups = Array.from({ length: 8 }, (_, i) => view.getUint16(i * 2));
-  let best = { start: -1, length: 1 };
-  for (let i = 0; i < 8; i++) {
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > best.length) best = { start: i, length: j - i };
-    i = j;
+  const value = bytes.reduce((number, byte) => (number << 8n) | BigInt(byte), 0n);
+  const [top96, low32] = [value >> 32n, value & 0xffff_ffffn];
+  if (top96 === 0xffffn || (top96 === 0n && low32 > 0xffffn)) {
+    return `::${top96 === 0n ? "" : "ffff:"}${ip.formatAddress(ip.ipv4(low32))}`;
   }
-  const text = groups.map((group) => group.toString(16));
-  if (best.start < 0) return text.join(":");
-  return `${text.slice(0, best.start).join(":")}::${
-    text.slice(best.start + best.length).join(":")
-  }`;
+  return ip.formatAddress(ip.ipv6(value));
 }
 
 // TXT strings are bytes; dig shows them in quotes, escaping a quote or a
 // backslash with a backslash, and any byte outside printable ASCII as \DDD.
-function quoteText(text: string): string {
+function quoteText(string: Uint8Array): string {
   let quoted = '"';
-  for (const byte of new TextEncoder().encode(text)) {
+  for (const byte of string) {
     if (byte === 0x22 || byte === 0x5c) quoted += "\\" + String.fromCharCode(byte);
     else if (byte >= 0x20 && byte < 0x7f) quoted += String.fromCharCode(byte);
     else quoted += "\\" + String(byte).padStart(3, "0");
   }
   return quoted + '"';
+}
+
+/**
+ * TXT data from text: each string as its UTF-8 bytes. (A decoded TXT record
+ * holds bytes, which need not be UTF-8 at all.)
+ */
+export function txtData(...texts: string[]): Uint8Array[] {
+  return texts.map((text) => new TextEncoder().encode(text));
 }
 
 /** A record's data as one line of text: what `dig +short` prints for it. */
@@ -1313,13 +1317,17 @@ export interface QueryResult {
  * {@linkcode fullRcode}.
  * @throws {Error} When no reply comes (`cause`: a {@linkcode RetryError} of
  *   timeouts), or the server cannot be reached.
+ * @throws {RangeError} For a `hostname` that is not a dotted quad, an IPv6
+ *   address or a name ({@linkcode canonicalHost}), or a `timeout` over 2^31 - 1 ms.
  */
 export async function queryDns(
   name: string,
   type: QueryType = "A",
   options: QueryOptions = {},
 ): Promise<QueryResult> {
-  const { hostname = "127.0.0.1", port = 53, transport = "udp", log = () => {} } = options;
+  const { port = 53, transport = "udp", timeout = 2000, log = () => {} } = options;
+  checkTimer("timeout", timeout);
+  const hostname = canonicalHost(options.hostname ?? "127.0.0.1");
   const query = buildQuery(name, type, options);
   const queryBytes = encodeMessage(query);
   const server = { hostname, port };
@@ -1362,6 +1370,7 @@ async function exchangeUdp(
 ): Promise<Exchange & { attempts: number }> {
   const { timeout = 2000, maxAttempts = 3, log = () => {}, signal } = options;
   const socket = listenUdp(localAddressFor(server.hostname), 0);
+  const serverAddress = hostAddress(server.hostname); // undefined for a name
   const to: Deno.NetAddr = { transport: "udp", ...server };
   const where = `udp://${formatHostPort(server.hostname, server.port)}`;
   let pending: Promise<[Uint8Array, Deno.Addr]> | undefined;
@@ -1390,7 +1399,7 @@ async function exchangeUdp(
     while (true) {
       const [bytes, from] = await receive(attemptSignal);
       const sender = from as Deno.NetAddr;
-      if (sender.port !== server.port || !sameHost(sender.hostname, server.hostname)) {
+      if (sender.port !== server.port || !sameAddress(sender.hostname, serverAddress)) {
         log(`ignored ${bytes.length} bytes from ${formatHostPort(sender.hostname, sender.port)}`);
         continue;
       }
@@ -1516,10 +1525,58 @@ export async function readTcpMessage(
   return await readExactly(reader, size);
 }
 
-function sameHost(a: string, b: string): boolean {
-  if (a === b) return true;
-  // A name (not an address) cannot be compared without resolving it.
-  return !/^[\d.]+$|:/.test(b);
+// A reply is matched to its query by the address it came from, among other
+// things (RFC 5452 §9.1), and an address is a number, not a text: ::1 is
+// also 0:0:0:0:0:0:0:1, ::0001 and [::1]. So the server's address is read
+// once into its canonical text, and compared as a number with each reply's
+// source. IPv4 is accepted only as a dotted quad: the short forms that the C
+// resolver, and so Deno.connect, also accepts (127.1, 2130706433, 0x7f.0.0.1,
+// 127.0.0.010, which it reads as octal: 127.0.0.8) mean different addresses
+// to different parsers, so we refuse them rather than guess.
+
+/**
+ * The server address to use for `host`: an IP address in its canonical text
+ * (`0:0:0:0:0:0:0:1` and `[::1]` are `::1`), or a host name as written.
+ * @throws {RangeError} If `host` looks like an address but is not one (`127.1`, `::1::`).
+ */
+export function canonicalHost(host: string): string {
+  const address = hostAddress(host);
+  return address ? ip.formatAddress(address, { mixed: true }) : host;
+}
+
+// The address `host` names, or undefined for a host name. Text with a colon
+// is IPv6; text whose last label is a number is IPv4 (a top-level domain is
+// never all-numeric, RFC 3696 §2).
+function hostAddress(host: string): ip.IPAddress | undefined {
+  const text = host.match(/^\[(.*:.*)\]$/)?.[1] ?? host;
+  if (!text.includes(":") && !/(^|\.)(\d+|0x[\da-f]*)$/i.test(text)) return undefined;
+  try {
+    return ip.parseAddress(text);
+  } catch (error) {
+    throw new RangeError(`not an IP address: ${(error as Error).message}`);
+  }
+}
+
+// Whether a reply's source is the server. A host name cannot be compared
+// without resolving it (to maybe several addresses): then the port must do.
+function sameAddress(source: string, server: ip.IPAddress | undefined): boolean {
+  if (server === undefined) return true;
+  try {
+    const address = ip.parseAddress(source);
+    return address.version === server.version && address.value === server.value;
+  } catch {
+    return false;
+  }
+}
+
+// setTimeout keeps its delay in a signed 32-bit number of milliseconds: a
+// longer one (over 24.8 days) does not wait longer, it fires at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function checkTimer(what: string, ms: number) {
+  if (!(ms >= 0 && ms <= MAX_TIMER_MS)) {
+    throw new RangeError(`${what} must be from 0 to ${MAX_TIMER_MS} ms, got ${ms}`);
+  }
 }
 
 function formatHostPort(hostname: string, port: number): string {
@@ -1543,7 +1600,9 @@ const BIG_TXT: DnsRecord[] = Array.from({ length: 24 }, (_, i) => ({
   name: "big.wirebook.test.",
   type: "TXT",
   ttl: 300,
-  data: [`chunk ${String(i + 1).padStart(2, "0")} of 24: far too much for one 1232-byte datagram.`],
+  data: txtData(
+    `chunk ${String(i + 1).padStart(2, "0")} of 24: far too much for one 1232-byte datagram.`,
+  ),
 }));
 
 /** The zone `serve` answers for: `wirebook.test.` */
@@ -1579,12 +1638,12 @@ export const DEMO_ZONE: Zone = {
       ttl: 300,
       data: { preference: 20, exchange: "mx2.wirebook.test." },
     },
-    { name: "wirebook.test.", type: "TXT", ttl: 300, data: ["v=spf1 mx -all"] },
+    { name: "wirebook.test.", type: "TXT", ttl: 300, data: txtData("v=spf1 mx -all") },
     {
       name: "wirebook.test.",
       type: "TXT",
       ttl: 300,
-      data: ["wirebook demo zone", "two strings, one record"],
+      data: txtData("wirebook demo zone", "two strings, one record"),
     },
     { name: "ns1.wirebook.test.", type: "A", ttl: 3600, data: "192.0.2.53" },
     { name: "ns2.wirebook.test.", type: "A", ttl: 3600, data: "192.0.2.54" },
@@ -1858,6 +1917,7 @@ export async function serveDns(sockets: DnsSockets, options: DnsServerOptions = 
     log = console.log,
     signal,
   } = options;
+  checkTimer("idleTimeout", idleTimeout);
   const connections = new Set<Deno.TcpConn>();
   const stop = () => {
     sockets.udp.close();
@@ -1990,9 +2050,11 @@ const FLAGS = {
   "no-edns": { type: "boolean" },
   dump: { type: "boolean" },
   system: { type: "boolean" },
-  timeout: { type: "number", default: 2, min: 0.001 },
-  attempts: { type: "number", default: 3, integer: true, min: 1 },
-  "idle-timeout": { type: "number", default: 10, min: 0.001 },
+  // Caps well inside what setTimeout can wait (2^31 - 1 ms), even for
+  // --system, which waits up to --timeout times --attempts in one go.
+  timeout: { type: "number", default: 2, min: 0.001, max: 3600 },
+  attempts: { type: "number", default: 3, integer: true, min: 1, max: 100 },
+  "idle-timeout": { type: "number", default: 10, min: 0.001, max: 86400 },
   "max-connections": { type: "number", default: 64, integer: true, min: 1 },
   quiet: { type: "boolean" },
 } as const;
@@ -2000,8 +2062,15 @@ const FLAGS = {
 type CommandFlags = ReturnType<typeof parseFlags<typeof FLAGS>>["flags"];
 
 async function main(args: string[]): Promise<void> {
-  const { flags, positionals } = parseFlags(args, FLAGS);
+  const { flags: given, positionals } = parseFlags(args, FLAGS);
   const [command = "demo", ...rest] = positionals;
+  let host: string;
+  try {
+    host = canonicalHost(given.host);
+  } catch (error) {
+    throw new UsageError(`--host: ${(error as Error).message}`);
+  }
+  const flags = { ...given, host };
   if (command === "serve") {
     if (rest.length > 0) throw new UsageError(`serve takes no arguments, got "${rest[0]}"`);
     return await serveCommand(flags);
@@ -2057,7 +2126,7 @@ async function queryCommand(args: string[], flags: CommandFlags): Promise<void> 
   const { host: hostname, port } = flags;
 
   if (flags.system) {
-    if (!/^[\d.]+$|:/.test(hostname)) {
+    if (hostAddress(hostname) === undefined) {
       throw new UsageError("--system needs --host to be an IP address (Deno's nameServer option)");
     }
     if (

@@ -14,6 +14,7 @@ import fc from "npm:fast-check@4.3.0";
 import {
   answerQuery,
   buildQuery,
+  canonicalHost,
   canonicalName,
   decodeMessage,
   DEMO_ZONE,
@@ -43,7 +44,9 @@ import {
   readTcpMessage,
   serveDns,
   tcpFrame,
+  txtData,
   TYPES,
+  type Zone,
 } from "../scripts/dns_lookup.ts";
 import { RetryError } from "../lib/retry_error.ts";
 import { PEERS, peerTest, run, runScript, startServer } from "./_helpers.ts";
@@ -62,8 +65,8 @@ function header(id: number, flags: number, counts: [number, number, number, numb
 }
 
 // A server in this process on a free loopback port, its log, and a stop.
-function startDns(options: DnsServerOptions = {}) {
-  const sockets = listenDns("127.0.0.1", 0);
+function startDns(options: DnsServerOptions = {}, hostname = "127.0.0.1") {
+  const sockets = listenDns(hostname, 0);
   const lines: string[] = [];
   const controller = new AbortController();
   const done = serveDns(sockets, {
@@ -98,6 +101,15 @@ Deno.test("nameToLabels() reads escapes, and labelsToName() writes them back", (
   assert.equal(labelsToName([bytes(0x61, 0x20, 0x2e, 0x00)]), "a\\032\\.\\000.");
   assert.equal(labelsToName([]), ".");
   assert.equal(canonicalName("WWW.WireBook.Test"), "www.wirebook.test.");
+});
+
+Deno.test("labelsToName() escapes what means something in a zone file, as dig does", () => {
+  // RFC 1035 §5.1: ; starts a comment, ( ) group lines, " quotes, @ is the
+  // origin, $ starts a directive. dig prints these inside a label escaped.
+  const label = new TextEncoder().encode('a;b(c)@$"d e');
+  const text = 'a\\;b\\(c\\)\\@\\$\\"d\\032e.test.';
+  assert.equal(labelsToName([label, bytes(0x74, 0x65, 0x73, 0x74)]), text);
+  assert.deepEqual(nameToLabels(text), [label, bytes(0x74, 0x65, 0x73, 0x74)]);
 });
 
 Deno.test("nameToLabels() refuses an empty label, a 64-byte label and a 256-byte name", () => {
@@ -349,7 +361,10 @@ Deno.test("encodeMessage() refuses values that do not fit their fields", () => {
     /IPv6/,
   );
   assert.throws(
-    () => encodeMessage(withAnswer({ name: "x.", ttl: 1, type: "TXT", data: ["a".repeat(256)] })),
+    () =>
+      encodeMessage(
+        withAnswer({ name: "x.", ttl: 1, type: "TXT", data: txtData("a".repeat(256)) }),
+      ),
     /TXT string of 256 bytes/,
   );
   assert.throws(
@@ -371,7 +386,15 @@ Deno.test("formatIPv6() writes RFC 5952's form, and parseIPv6() reads it back", 
     ["1::", "1::"],
     ["2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"], // the first of two equal runs
     ["2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"], // one zero group stays
-    ["::ffff:192.0.2.1", "::ffff:c000:201"],
+    // RFC 5952 §5: an IPv4 address behind one of RFC 4291's prefixes is
+    // written as a dotted quad, exactly where dig writes one.
+    ["::ffff:c000:201", "::ffff:192.0.2.1"], // IPv4-mapped
+    ["::ffff:0:0", "::ffff:0.0.0.0"],
+    ["::c000:201", "::192.0.2.1"], // IPv4-compatible (deprecated)
+    ["::2", "::2"], // ...but not the loopback or a small number
+    ["64:ff9b::c000:201", "64:ff9b::c000:201"], // NAT64: dig writes hex
+    ["::ffff:0:c000:201", "::ffff:0:c000:201"],
+    ["2001:db8::ffff:c000:201", "2001:db8::ffff:c000:201"],
   ];
   for (const [input, expected] of cases) {
     assert.equal(formatIPv6(parseIPv6(input)), expected, input);
@@ -384,6 +407,12 @@ Deno.test("formatIPv6() writes RFC 5952's form, and parseIPv6() reads it back", 
       "12345::",
       "g::",
       ":1:2:3:4:5:6:7",
+      // RFC 4291 §2.2: a dotted quad only as the last 32 bits.
+      "1.2.3.4::",
+      "1.2.3.4::5",
+      "::1.2.3.4:5",
+      "::1.2.3.04",
+      "fe80::1%eth0", // a zone names a link, and has no place in a record
     ]
   ) {
     assert.throws(() => parseIPv6(bad), RangeError, bad);
@@ -406,8 +435,8 @@ const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
 const known = new Set(Object.values(TYPES) as number[]);
 const unknownType = u16.filter((code) => !known.has(code));
 const classArb = fc.option(u16.filter((c) => c !== 1), { nil: undefined });
-const txtString = fc.string({ unit: "grapheme", maxLength: 40 })
-  .filter((text) => new TextEncoder().encode(text).length <= 255);
+// TXT strings are bytes (RFC 1035 §3.3), UTF-8 or not.
+const txtString = fc.uint8Array({ maxLength: 40 });
 
 function messageArb(names: string[]) {
   const name = fc.constantFrom(...names);
@@ -521,6 +550,24 @@ Deno.test("property: encodeMessage(decodeMessage(bytes)) is the same bytes", () 
   );
 });
 
+Deno.test("TXT strings are bytes: not UTF-8 survives the round trip, printed as dig prints it", () => {
+  const rdata = [3, 0xff, 0xfe, 0x41, 2, 0x22, 0x5c, 3, 0xef, 0xbb, 0xbf];
+  const wire = bytes(
+    ...header(1, 0x8400, [0, 1, 0, 0]),
+    ...[0, 0, 16, 0, 1, 0, 0, 0, 60, 0, rdata.length],
+    ...rdata,
+  );
+  const [record] = decodeMessage(wire).answers;
+  assert.deepEqual(record.data, [
+    bytes(0xff, 0xfe, 0x41),
+    bytes(0x22, 0x5c),
+    bytes(0xef, 0xbb, 0xbf),
+  ]);
+  assert.equal(formatData(record), '"\\255\\254A" "\\"\\\\" "\\239\\187\\191"');
+  assert.deepEqual(encodeMessage(decodeMessage(wire)), wire);
+  assert.match(dumpMessage(wire), /string of 3 bytes: "\\255\\254A"/);
+});
+
 Deno.test("formatRecord() and formatData() print what dig prints", () => {
   const soa = DEMO_ZONE.records[0];
   assert.equal(
@@ -529,7 +576,7 @@ Deno.test("formatRecord() and formatData() print what dig prints", () => {
       "2025010101 7200 3600 1209600 300",
   );
   assert.equal(
-    formatData({ name: "t.", ttl: 1, type: "TXT", data: ['say "hi"', "a\\b", "é"] }),
+    formatData({ name: "t.", ttl: 1, type: "TXT", data: txtData('say "hi"', "a\\b", "é") }),
     '"say \\"hi\\"" "a\\\\b" "\\195\\169"',
   );
   assert.equal(formatData({ name: "t.", ttl: 1, type: 99, data: bytes(1, 0xab) }), "\\# 2 01ab");
@@ -887,6 +934,46 @@ Deno.test("queryDns() gives up after maxAttempts with the timeouts as its cause"
   }
 });
 
+Deno.test("canonicalHost() reads an address once, in any IPv6 spelling, and refuses IPv4 short forms", () => {
+  assert.equal(canonicalHost("0:0:0:0:0:0:0:1"), "::1");
+  assert.equal(canonicalHost("::0001"), "::1");
+  assert.equal(canonicalHost("[::1]"), "::1");
+  assert.equal(canonicalHost("::FFFF:127.0.0.1"), "::ffff:127.0.0.1");
+  assert.equal(canonicalHost("127.0.0.1"), "127.0.0.1");
+  assert.equal(canonicalHost("localhost"), "localhost");
+  assert.equal(canonicalHost("ns1.example.net"), "ns1.example.net");
+  // What the C resolver (and so Deno.connect) would also take, each its own way.
+  for (const short of ["127.1", "127.0.0.01", "127.0.0.010", "0x7f.0.0.1", "2130706433"]) {
+    assert.throws(() => canonicalHost(short), RangeError, short);
+  }
+  assert.throws(() => canonicalHost("::1::"), RangeError);
+});
+
+Deno.test("queryDns() takes the reply from the server's address however --host spells it", async () => {
+  const server = startDns({}, "::1");
+  try {
+    for (const hostname of ["::1", "0:0:0:0:0:0:0:1", "::0001", "[::1]"]) {
+      const lines: string[] = [];
+      const result = await queryDns("www.wirebook.test", "A", {
+        hostname,
+        port: server.port,
+        maxAttempts: 1,
+        timeout: 5000,
+        log: (line) => lines.push(line),
+      });
+      assert.equal(result.transport, "udp", hostname);
+      assert.equal(result.response.answers.length, 4, hostname);
+      assert.deepEqual(lines, [], hostname);
+    }
+    await assert.rejects(
+      queryDns("www.wirebook.test", "A", { hostname: "127.1", port: server.port }),
+      /"127\.1": expected 4 octets/,
+    );
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("lookupWithDeno(): Deno.resolveDns against our server agrees with queryDns()", async () => {
   const server = startDns();
   const at = { hostname: "127.0.0.1", port: server.port };
@@ -973,6 +1060,17 @@ Deno.test("serveDns() cuts off a TCP client that announces too big a message, an
       /closed \(a 65535-byte message is over this server's 512-byte cap\)/.test(line)
     ),
   );
+});
+
+Deno.test("queryDns() and serveDns() refuse a timeout setTimeout cannot keep (over 2^31 - 1 ms)", async () => {
+  await assert.rejects(queryDns("x.test", "A", { timeout: 2 ** 31 }), RangeError);
+  const sockets = listenDns("127.0.0.1", 0);
+  try {
+    await assert.rejects(serveDns(sockets, { idleTimeout: 2 ** 31 }), RangeError);
+  } finally {
+    sockets.udp.close();
+    sockets.tcp.close();
+  }
 });
 
 Deno.test("serveDns() closes an idle TCP client, and one over the connection cap", async () => {
@@ -1167,6 +1265,23 @@ Deno.test("dns_lookup.ts serve prints one dns:// banner, answers query on UDP an
   }
 });
 
+Deno.test("dns_lookup.ts query --host 0:0:0:0:0:0:0:1 is ::1: the reply is taken, and the flag is enough", async () => {
+  const server = startDns({}, "::1");
+  try {
+    const result = await runScript(
+      "dns_lookup",
+      ["query", "mail.wirebook.test", "--host", "0:0:0:0:0:0:0:1", "--port", String(server.port)],
+      { flags: ["--unstable-net", "--allow-net=[::1]"] },
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, "");
+    assert.match(result.stdout, /mail\.wirebook\.test\.\t300\tIN\tA\t192\.0\.2\.25/);
+    assert.match(result.stdout, /;; SERVER: \[::1\]:\d+ \(UDP\)/);
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("dns_lookup.ts: bad usage is one line and exit 2", async () => {
   for (
     const args of [
@@ -1176,6 +1291,12 @@ Deno.test("dns_lookup.ts: bad usage is one line and exit 2", async () => {
       ["query", "x.test", "--port", "0"],
       ["serve", "extra"],
       ["resolve"],
+      ["query", "x.test", "--host", "127.1"],
+      ["serve", "--host", "127.0.0.01"],
+      // setTimeout takes at most 2^31 - 1 ms; past that it fires at once.
+      ["query", "x.test", "--timeout", "2147484"],
+      ["query", "x.test", "--attempts", "1000"],
+      ["serve", "--idle-timeout", "2147484"],
     ]
   ) {
     const result = await runScript("dns_lookup", args);
@@ -1272,6 +1393,51 @@ peerTest(
       await server.stop();
     }
     assert.ok(server.lines.some((line) => /BADVERS/.test(line)));
+  },
+);
+
+peerTest(
+  "dig and our client print zone-file characters, TXT bytes and IPv4-mapped addresses alike",
+  [PEERS.dig],
+  async () => {
+    const zone: Zone = {
+      origin: "odd.test.",
+      records: [
+        { name: "odd.test.", type: "NS", ttl: 60, data: 'a;b(c)@$"d e.odd.test.' },
+        {
+          name: "odd.test.",
+          type: "TXT",
+          ttl: 60,
+          data: [bytes(0xff, 0xfe, 0x41), bytes(0x22, 0x5c, 0x3b, 0x7f), ...txtData("é")],
+        },
+        ...["::ffff:c000:201", "::c000:201", "::2", "64:ff9b::c000:201", "2001:db8::1"]
+          .map((data) => ({ name: "odd.test.", type: "AAAA" as const, ttl: 60, data })),
+      ],
+    };
+    // What dig 9.18 prints, byte for byte (whitespace aside).
+    const expected = {
+      NS: ['odd.test. 60 IN NS a\\;b\\(c\\)\\@\\$\\"d\\032e.odd.test.'],
+      TXT: ['odd.test. 60 IN TXT "\\255\\254A" "\\"\\\\;\\127" "\\195\\169"'],
+      AAAA: [
+        "::ffff:192.0.2.1",
+        "::192.0.2.1",
+        "::2",
+        "64:ff9b::c000:201",
+        "2001:db8::1",
+      ].map((address) => `odd.test. 60 IN AAAA ${address}`),
+    };
+    const server = startDns({ zone });
+    try {
+      for (const type of ["NS", "TXT", "AAAA"] as const) {
+        const at = ["@127.0.0.1", "-p", String(server.port)];
+        const theirs = await dig([...at, "+noall", "+answer", "odd.test", type]);
+        assert.deepEqual(theirs.trimEnd().split("\n").map(normalise), expected[type], type);
+        const ours = await queryDns("odd.test", type, { port: server.port });
+        assert.deepEqual(ours.response.answers.map(formatRecord).map(normalise), expected[type]);
+      }
+    } finally {
+      await server.stop();
+    }
   },
 );
 
@@ -1384,7 +1550,7 @@ peerTest("our client and dig agree against dnsmasq: A, AAAA, CNAME chains, MX, T
     const chain = await queryDns("www.zone.test", "A", { port: dnsmasq.port });
     assert.deepEqual(chain.response.answers.map((r) => r.type), ["CNAME", "CNAME", "A"]);
     const txt = await queryDns("zone.test", "TXT", { port: dnsmasq.port });
-    assert.deepEqual(txt.response.answers[0].data, ["v=spf1 -all", "second string"]);
+    assert.deepEqual(txt.response.answers[0].data, txtData("v=spf1 -all", "second string"));
   } finally {
     await dnsmasq.stop();
   }
