@@ -15,6 +15,9 @@ export interface WithTimeoutOptions {
   signal?: AbortSignal;
 }
 
+// The longest delay setTimeout keeps: 2^31 - 1 ms.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Run `fn` with a signal that aborts after `timeout` milliseconds, and reject
  * with a `TimeoutError` `DOMException` then, even if `fn` ignores its signal.
@@ -28,6 +31,7 @@ export interface WithTimeoutOptions {
  * @param timeout The limit, in milliseconds.
  * @param options An outer signal that also cancels.
  * @returns What `fn` resolved to, if it did in time.
+ * @throws {RangeError} If `timeout` is not from 0 to 2^31 - 1 ms (what a timer holds).
  * @throws {DOMException} Named `TimeoutError` when the limit passes.
  * @throws {unknown} The outer signal's reason when it aborts; whatever `fn` throws.
  *
@@ -57,7 +61,11 @@ export function withTimeout<T>(
   options: WithTimeoutOptions = {},
 ): Promise<T> {
   const { signal: outer } = options;
-  if (!(timeout >= 0)) throw new RangeError(`timeout must be >= 0, got ${timeout}`);
+  // Timers hold a signed 32-bit count of milliseconds: a longer one (about
+  // 24.8 days) would fire after 1 ms instead, so it is refused.
+  if (!(timeout >= 0 && timeout <= MAX_TIMER_MS)) {
+    throw new RangeError(`timeout must be from 0 to ${MAX_TIMER_MS} ms, got ${timeout}`);
+  }
   if (outer?.aborted) return Promise.reject(outer.reason);
 
   const controller = new AbortController();

@@ -42,3 +42,12 @@ Deno.test("withTimeout() passes on fn's own error, thrown or rejected", async ()
     message: "async",
   });
 });
+
+Deno.test("withTimeout() refuses a timeout a timer cannot hold, instead of firing at once", () => {
+  const fn = () => Promise.resolve(1);
+  for (const timeout of [-1, NaN, 2 ** 31, Infinity]) {
+    assert.throws(() => withTimeout(fn, timeout), RangeError, String(timeout));
+  }
+  // The longest one a timer holds is fine (and cleared as soon as fn settles).
+  return withTimeout(fn, 2 ** 31 - 1).then((value) => assert.equal(value, 1));
+});
