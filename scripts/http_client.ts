@@ -413,7 +413,9 @@ function translate(error: unknown, url: string, limits: Limits): unknown {
 
 /**
  * Read a response's body by its Content-Type: JSON (`application/json`, or
- * any `+json` type) parsed, anything else as text; an empty body is `undefined`.
+ * any `+json` type) parsed, anything else as text; an empty body is
+ * `undefined`. A body labelled JSON that is not one JSON value comes back as
+ * its text (see {@linkcode parseJsonOrText}).
  */
 async function readBody(response: Response, limits: Limits): Promise<unknown> {
   let text: string;
@@ -425,10 +427,33 @@ async function readBody(response: Response, limits: Limits): Promise<unknown> {
   if (text === "") return undefined;
   const type = response.headers.get("content-type") ?? "";
   if (!/^application\/([\w.+-]*\+)?json\b/i.test(type)) return text;
+  return parseJsonOrText(text);
+}
+
+/**
+ * Parse `text` as JSON if it is one JSON value; otherwise return it as it
+ * is. A JSON text is exactly one value (RFC 8259 §2), but servers label
+ * other things `application/json` too: newline-delimited JSON, one value per
+ * line (httpbin's /stream/N), or a broken error page. Those are still worth
+ * showing, and an error status must not turn into a parse error.
+ *
+ * @param text A body that says it is JSON.
+ * @returns The parsed value, or `text` itself.
+ *
+ * @example
+ * ```ts
+ * import { parseJsonOrText } from "./http_client.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseJsonOrText('{"id":0}'), { id: 0 });
+ * assert.equal(parseJsonOrText('{"id":0}\n{"id":1}\n'), '{"id":0}\n{"id":1}\n');
+ * ```
+ */
+export function parseJsonOrText(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new SyntaxError(`${limits.method} ${response.url}: the body says it is JSON but is not`);
+    return text;
   }
 }
 
@@ -530,10 +555,12 @@ function bodyText(body: unknown): string {
 }
 
 // A body, shown by its type: JSON indented, text as it is, anything else
-// (images, random bytes) as its size and first bytes in hex.
+// (images, random bytes) as its size and first bytes in hex. JSON is read as
+// text first, not with response.json(): a body labelled JSON that is not one
+// value (newline-delimited JSON, from /stream/N) is printed as it came.
 async function showBody(response: Response): Promise<string> {
   const type = response.headers.get("content-type") ?? "";
-  if (/json/i.test(type)) return bodyText(await response.json());
+  if (/json/i.test(type)) return bodyText(parseJsonOrText(await response.text()));
   if (/^text\/|xml|javascript|urlencoded/i.test(type)) return (await response.text()).trimEnd();
   const bytes = await response.bytes();
   const hex = Array.from(bytes.subarray(0, 32), (b) => b.toString(16).padStart(2, "0")).join(" ");

@@ -31,6 +31,7 @@ import { parseFlags } from "../lib/parse_flags.ts";
 import { retry } from "../lib/retry.ts";
 import { RetryError } from "../lib/retry_error.ts";
 import { withTimeout } from "../lib/with_timeout.ts";
+import { writeAll } from "../lib/write_all.ts";
 import { runMain } from "../lib/run_main.ts";
 import { UsageError } from "../lib/usage_error.ts";
 import { listeningBanner } from "../lib/listening_banner.ts";
@@ -57,7 +58,8 @@ flags (fetch):
                             part of it is skipped (full jitter) (default 0.5)
   --max-backoff SECS        the longest backoff (default 10)
   --timeout SECS            give up on one attempt after this long (default 10)
-  --deadline SECS           give up on all attempts and waits after this long (default 30)
+  --deadline SECS           give up on all attempts, waits and the body after this long
+                            (default 30)
   --max-retry-after SECS    honour a Retry-After up to this long, and no longer (default 30)
   --quiet                   do not log the attempts
   -h, --help                show this help
@@ -261,13 +263,16 @@ export interface FetchRetryOptions extends RequestInit {
   jitter?: number;
   /** Give up on one attempt (no answer yet) after this many ms. @default {10000} */
   timeout?: number;
-  /** Give up on the whole request, attempts and waits together, after this many ms. @default {30000} */
+  /**
+   * Give up on the whole request after this many ms: attempts, waits, and
+   * reading the returned response's body. @default {30000}
+   */
   deadline?: number;
   /** Honour a Retry-After up to this many ms; a longer one is cut to this. @default {30000} */
   maxRetryAfter?: number;
   /** Retry a request that is not idempotent and has no Idempotency-Key: the caller knows it is safe. @default {false} */
   retryNonIdempotent?: boolean;
-  /** Stops everything at once: the attempt in flight, or the wait. */
+  /** Stops everything at once: the attempt in flight, the wait, or the body being read. */
   signal?: AbortSignal;
   /** Gets a report of each attempt, with what happens next and why. @default {nothing} */
   onAttempt?: (report: AttemptReport) => void;
@@ -290,7 +295,10 @@ class GiveUp extends Error {
  * method, an `Idempotency-Key` field, or `retryNonIdempotent`; other requests
  * are retried only when they never left (the connection was refused).
  * Retrying stops after `maxAttempts`, or at once when the next wait would end
- * past the `deadline`.
+ * past the `deadline`. The deadline goes on watching the body of the
+ * response returned: reading it past the deadline rejects with the
+ * deadline's `TimeoutError`, so a server that stalls mid-body cannot hang
+ * the caller.
  *
  * @param input The URL or `Request`, as for `fetch`.
  * @param options The request (`method`, `headers`, `body`, ...) and how to retry it.
@@ -349,9 +357,10 @@ export async function fetchWithRetry(
     request.headers.has("idempotency-key");
   const unsafe = `${method} is not idempotent and has no Idempotency-Key`;
 
-  // The deadline covers everything: attempts and waits. As a signal, it
-  // cancels an attempt in flight; as a time, it lets us see in advance that a
-  // wait would end too late, and stop then instead of waiting for nothing.
+  // The deadline covers everything: attempts, waits, and the body. As a
+  // signal, it cancels an attempt in flight (or the body being read); as a
+  // time, it lets us see in advance that a wait would end too late, and stop
+  // then instead of waiting for nothing.
   const deadlineAt = Date.now() + deadline;
   const stop = AbortSignal.any([AbortSignal.timeout(deadline), ...signal ? [signal] : []]);
 
@@ -405,13 +414,13 @@ export async function fetchWithRetry(
     try {
       // Each attempt sends a fresh copy: a body can be read only once.
       // The attempt's own signal aborts on its timeout, on the deadline, or
-      // on the caller's signal; the caller's signal alone keeps watching the
-      // body after we return it, as it would with plain fetch.
+      // on the caller's signal. Once the head is in, the per-attempt timeout
+      // is over, but fetch still watches `stop` (the deadline and the
+      // caller's signal) until the body has been read: a body that stalls
+      // is cut off at the deadline instead of hanging forever.
       response = await withTimeout(
         (attemptSignal) =>
-          fetch(request.clone(), {
-            signal: signal ? AbortSignal.any([attemptSignal, signal]) : attemptSignal,
-          }),
+          fetch(request.clone(), { signal: AbortSignal.any([attemptSignal, stop]) }),
         timeout,
         { signal: stop },
       );
@@ -558,7 +567,19 @@ async function main(args: string[]): Promise<void> {
       : (report) => console.error(`note: ${formatAttempt(report)}`),
   });
   // The body goes to stdout, as curl would print it, whatever the status.
-  await response.body?.pipeTo(Deno.stdout.writable, { preventClose: true });
+  // The deadline still applies while it arrives (see fetchWithRetry), so a
+  // server that stops sending mid-body ends in one error line, not a hang.
+  // (A chunk at a time, not pipeTo: Deno's pipe to stdout would report the
+  // cut as a bare "operation canceled" instead of the deadline's TimeoutError.)
+  try {
+    for await (const chunk of response.body ?? []) await writeAll(Deno.stdout, chunk);
+  } catch (error) {
+    if (!isTimeout(error)) throw error;
+    throw new Error(
+      `${url.href}: the body was not complete within the ${flags.deadline} s deadline ` +
+        `(the server stopped sending); try a longer --deadline`,
+    );
+  }
   if (response.status >= 400) {
     throw new Error(`${url.href} answered ${response.status} ${response.statusText}`);
   }

@@ -229,9 +229,14 @@ const STATUS_TEXT: Record<number, string> = {
   500: "Internal Server Error",
 };
 
+// An error page is negotiated too (JSON or HTML, by Accept), so it carries
+// `Vary: Accept` like any negotiated answer (RFC 9110 §12.5.5): without it, a
+// cache could hand a browser the JSON 404 it stored for a script.
 function errorResponse(request: Request, status: number, message: string, headers: HeadersInit) {
   const title = `${status} ${STATUS_TEXT[status] ?? "Error"}`;
-  const init = { status, headers };
+  const fields = new Headers(headers);
+  fields.append("vary", "Accept");
+  const init = { status, headers: fields };
   return wantsJson(request)
     ? jsonResponse({ error: message, status }, init)
     : htmlResponse(page(title, html`<p>${message}</p>`), init);

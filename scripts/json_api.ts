@@ -681,7 +681,8 @@ export interface FixtureOptions {
  * `GET /users/{login}` (and `/users/mallory`, whose `id` is a string: the
  * answer a client must refuse), `GET /rate_limit`; weak ETags and 304 on
  * If-None-Match; `X-RateLimit-*` on every answer, and 403 once the hour's
- * requests are spent; 403 without a User-Agent, as GitHub does.
+ * requests are spent; 403 without a User-Agent, as GitHub does; 400 for a
+ * path with a malformed %-escape.
  */
 export function fixtureHandler(
   options: FixtureOptions = {},
@@ -741,6 +742,20 @@ export function fixtureHandler(
         documentation_url: docs,
       });
     }
+    // A path that cannot be decoded (`/users/%E0`: a %-escape that is not
+    // UTF-8, or `%` without two hex digits, RFC 3986 §2.1) is the client's
+    // mistake: 400, in GitHub's error shape. Unchecked, decodeURIComponent
+    // would throw below and Deno would answer 500. Checked before the rate
+    // limit, so a request that looked nothing up costs nothing.
+    try {
+      decodeURIComponent(url.pathname);
+    } catch {
+      return answer(400, {
+        message: "Bad Request: the path has a malformed percent-encoding",
+        documentation_url: docs,
+        status: "400",
+      });
+    }
     if (url.pathname === "/rate_limit") {
       const core = {
         limit: rateLimit,
@@ -792,6 +807,7 @@ export function fixtureHandler(
     }
     const match = url.pathname.match(/^\/users\/([^/]+)$/);
     if (match) {
+      // Safe now: the whole path decoded above, and a segment of it does too.
       const login = decodeURIComponent(match[1]).toLowerCase();
       if (login === "mallory") {
         // A broken answer, on purpose: the id is a string.

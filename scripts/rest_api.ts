@@ -51,8 +51,9 @@ flags:
   --data FILE          serve: keep the books in FILE (JSON), rewritten atomically on every change
   --max-body BYTES     serve: the largest request body accepted (default 16384)
   --quiet              serve: do not log each request
-  --if-match ETAG      replace, update, delete: only if the book is still this version (else 412)
-  --if-none-match ETAG list, get: answer 304 if it is still this version
+  --if-match ETAG      only if the book (or list) is still this version, else 412; "*": if it exists
+  --if-none-match ETAG list, get: answer 304 if it is still this version; replace, update,
+                       delete: 412 if it is ("*": 412 if the book exists at all)
   --timeout SECS       clients: give up on an answer after this long (default 10)
   -h, --help           show this help
 
@@ -206,6 +207,50 @@ export function etagMatches(fieldValue: string, etag: string, weak: boolean): bo
   const opaque = (tag: string) => tag.replace(/^W\//, "");
   for (const [tag] of fieldValue.matchAll(/(?:W\/)?"[^"]*"/g)) {
     if (weak ? opaque(tag) === opaque(etag) : !tag.startsWith("W/") && tag === etag) return true;
+  }
+  return false;
+}
+
+/** A request's precondition fields (`null` or absent: not sent). */
+export interface Preconditions {
+  ifMatch?: string | null;
+  ifNoneMatch?: string | null;
+}
+
+/**
+ * Evaluate a request's preconditions against the current representation's
+ * `etag`, for any method, in the order RFC 9110 §13.2.2 gives:
+ * 1. If-Match present and false (no tag matches strongly, §13.1.1): 412;
+ * 3. If-None-Match present and true (a tag matches weakly, or `*` since the
+ *    resource exists, §13.1.2): 304 for GET and HEAD, 412 for any other
+ *    method. So `If-None-Match: *` on a PUT never overwrites a book.
+ * (Steps 2 and 4 are the date-based fields, which this API does not use.)
+ * `what` names the resource in the 412's detail, e.g. `book 2`.
+ * Returns true when the answer is 304 Not Modified; throws
+ * {@linkcode HttpError} 412 when a precondition fails.
+ */
+export function checkPreconditions(
+  conditions: Preconditions,
+  etag: string,
+  method: string,
+  what: string,
+): boolean {
+  const { ifMatch, ifNoneMatch } = conditions;
+  if (ifMatch != null && !etagMatches(ifMatch, etag, false)) {
+    throw new HttpError(
+      412,
+      `${what} has changed since that version (If-Match: ${ifMatch}); ` +
+        `it is now ${etag}: GET it again and redo the change`,
+    );
+  }
+  if (ifNoneMatch != null && etagMatches(ifNoneMatch, etag, true)) {
+    if (method === "GET" || method === "HEAD") return true;
+    throw new HttpError(
+      412,
+      ifNoneMatch.trim() === "*"
+        ? `${what} exists, and If-None-Match: * asks that it not; nothing was changed`
+        : `${what} is still that version (If-None-Match: ${ifNoneMatch}); nothing was changed`,
+    );
   }
   return false;
 }
@@ -397,8 +442,9 @@ export class JsonFile implements Persistence {
  * Writes run one at a time: each builds the next collection from the
  * current one, saves it, and only then makes it current, so a client that
  * got a 201 can count on its book being in the file, and a failed save
- * changes nothing. Preconditions (If-Match) are checked inside the lock, on
- * the version the change applies to.
+ * changes nothing. Preconditions (If-Match, If-None-Match) are checked
+ * inside the lock, on the version the change applies to, so no other write
+ * can slip in between the check and the change.
  */
 export class BookStore {
   #books = new Map<number, Book>();
@@ -437,9 +483,16 @@ export class BookStore {
     return { nextId: this.#nextId, books: this.list() };
   }
 
-  /** Add a book; it gets the next id. */
-  create(fields: BookFields): Promise<Book> {
+  /**
+   * Add a book; it gets the next id. `conditions` are checked against the
+   * collection (the list GET /books shows); 412 if they fail.
+   */
+  create(fields: BookFields, conditions: Preconditions = {}): Promise<Book> {
     return this.#write((draft) => {
+      if (conditions.ifMatch != null || conditions.ifNoneMatch != null) {
+        const books = [...draft.books.values()].sort((a, b) => a.id - b.id);
+        checkPreconditions(conditions, etagOf(books), "POST", "the collection");
+      }
       const book = { id: draft.nextId++, ...fields };
       draft.books.set(book.id, book);
       return book;
@@ -448,11 +501,12 @@ export class BookStore {
 
   /**
    * Replace book `id` with `fields` (PUT). Throws {@linkcode HttpError} 404
-   * if there is no such book, 412 if `ifMatch` is given and does not match.
+   * if there is no such book, 412 if `conditions` fail
+   * ({@linkcode checkPreconditions}).
    */
-  replace(id: number, fields: BookFields, ifMatch?: string | null): Promise<Book> {
+  replace(id: number, fields: BookFields, conditions: Preconditions = {}): Promise<Book> {
     return this.#write((draft) => {
-      this.#precondition(draft.books.get(id), id, ifMatch);
+      this.#precondition(draft.books.get(id), id, "PUT", conditions);
       const book = { id, ...fields };
       draft.books.set(id, book);
       return book;
@@ -464,9 +518,9 @@ export class BookStore {
    * valid book ({@linkcode ValidationError} otherwise). 404 and 412 as for
    * {@linkcode BookStore.replace}.
    */
-  update(id: number, patch: unknown, ifMatch?: string | null): Promise<Book> {
+  update(id: number, patch: unknown, conditions: Preconditions = {}): Promise<Book> {
     return this.#write((draft) => {
-      const current = this.#precondition(draft.books.get(id), id, ifMatch);
+      const current = this.#precondition(draft.books.get(id), id, "PATCH", conditions);
       const fields = validateBook(mergePatch(current, patch), id);
       const book = { id, ...fields };
       draft.books.set(id, book);
@@ -475,22 +529,18 @@ export class BookStore {
   }
 
   /** Remove book `id` (DELETE). 404 and 412 as for {@linkcode BookStore.replace}. */
-  remove(id: number, ifMatch?: string | null): Promise<void> {
+  remove(id: number, conditions: Preconditions = {}): Promise<void> {
     return this.#write((draft) => {
-      this.#precondition(draft.books.get(id), id, ifMatch);
+      this.#precondition(draft.books.get(id), id, "DELETE", conditions);
       draft.books.delete(id);
     });
   }
 
-  #precondition(book: Book | undefined, id: number, ifMatch?: string | null): Book {
+  // No book is a 404 whatever the conditions say: RFC 9110 §13.2.1 has a
+  // server ignore preconditions when the answer without them would not be 2xx.
+  #precondition(book: Book | undefined, id: number, method: string, conditions: Preconditions) {
     if (!book) throw new HttpError(404, `no book with id ${id}`);
-    if (ifMatch != null && !etagMatches(ifMatch, etagOf(book), false)) {
-      throw new HttpError(
-        412,
-        `book ${id} has changed since that version (If-Match: ${ifMatch}); ` +
-          `it is now ${etagOf(book)}: GET it again and redo the change`,
-      );
-    }
+    checkPreconditions(conditions, etagOf(book), method, `book ${id}`);
     return book;
   }
 
@@ -624,14 +674,20 @@ export function booksHandler(
   async function route(request: Request): Promise<Response> {
     const { pathname } = new URL(request.url);
     const method = request.method;
+    // Evaluated for every method (RFC 9110 §13.2.2), not just the obvious
+    // pairs: If-Match on a GET, If-None-Match on a PUT mean something too.
+    const conditions: Preconditions = {
+      ifMatch: request.headers.get("if-match"),
+      ifNoneMatch: request.headers.get("if-none-match"),
+    };
     if (pathname === "/books") {
       if (method === "GET" || method === "HEAD") {
         const books = store.list();
-        return conditionalGet(request, books);
+        return conditionalGet(method, conditions, books, "the collection");
       }
       if (method === "POST") {
         const body = await readJson(request, maxBody, ["application/json"]);
-        const book = await store.create(validateBook(body));
+        const book = await store.create(validateBook(body), conditions);
         // RFC 9110 §15.3.2: 201 Created, and Location names the new resource.
         return json(book, 201, { location: `/books/${book.id}`, etag: etagOf(book) });
       }
@@ -646,15 +702,14 @@ export function booksHandler(
       throw new HttpError(404, `no resource at ${pathname}; the books are at /books`);
     }
     const id = Number(match[1]);
-    const ifMatch = request.headers.get("if-match");
     if (method === "GET" || method === "HEAD") {
       const book = store.get(id);
       if (!book) throw new HttpError(404, `no book with id ${id}`);
-      return conditionalGet(request, book);
+      return conditionalGet(method, conditions, book, `book ${id}`);
     }
     if (method === "PUT") {
       const body = await readJson(request, maxBody, ["application/json"]);
-      const book = await store.replace(id, validateBook(body, id), ifMatch);
+      const book = await store.replace(id, validateBook(body, id), conditions);
       return json(book, 200, { etag: etagOf(book) });
     }
     if (method === "PATCH") {
@@ -663,11 +718,11 @@ export function booksHandler(
       if (typeof patch !== "object" || patch === null || Array.isArray(patch)) {
         throw new HttpError(400, "a merge patch for a book must be a JSON object");
       }
-      const book = await store.update(id, patch, ifMatch);
+      const book = await store.update(id, patch, conditions);
       return json(book, 200, { etag: etagOf(book) });
     }
     if (method === "DELETE") {
-      await store.remove(id, ifMatch);
+      await store.remove(id, conditions);
       return new Response(null, { status: 204 });
     }
     if (method === "OPTIONS") {
@@ -704,11 +759,17 @@ function notAllowed(method: string, allow: string): Response {
   throw new HttpError(405, `${method} is not allowed here; try ${allow}`, undefined, { allow });
 }
 
-// GET with If-None-Match (RFC 9110 §13.1.2): 304 and no body if the client's copy is current.
-function conditionalGet(request: Request, value: unknown): Response {
+// GET and HEAD: 304 and no body if the client's copy is current (If-None-Match,
+// RFC 9110 §13.1.2), 412 if a stale If-Match. A read needs no lock: nothing
+// is awaited between reading the value and answering, so no write interleaves.
+function conditionalGet(
+  method: string,
+  conditions: Preconditions,
+  value: unknown,
+  what: string,
+): Response {
   const etag = etagOf(value);
-  const ifNoneMatch = request.headers.get("if-none-match");
-  if (ifNoneMatch !== null && etagMatches(ifNoneMatch, etag, true)) {
+  if (checkPreconditions(conditions, etag, method, what)) {
     return new Response(null, { status: 304, headers: { etag } });
   }
   return json(value, 200, { etag });

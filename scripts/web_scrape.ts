@@ -14,9 +14,10 @@
  * that a site owner would tolerate does more: it reads /robots.txt first and
  * obeys it (RFC 9309: groups, longest match, Allow beats Disallow on a tie),
  * says who it is in User-Agent, waits between requests (at least the site's
- * Crawl-delay), follows redirects only where robots.txt allows, and parses
- * HTML the way a browser does, so broken markup (unclosed tags, a <p> inside
- * a table, unquoted attributes) still yields the right tree. Links are
+ * Crawl-delay), stays on the site it was pointed at, follows redirects only
+ * where robots.txt allows, and parses HTML the way a browser does, so broken
+ * markup (unclosed tags, a <p> inside a table, unquoted attributes) still
+ * yields the right tree. Links are
  * resolved against the page's URL (or its <base>), so `item?id=1` becomes a
  * URL. Offline by default, against an HN-like fixture site it serves itself;
  * `--url` for a real site. Taught cell by cell in notebooks/18_web_scrape.ipynb.
@@ -54,7 +55,9 @@ usage:
 flags:
   --url URL          the first page (default: the fixture, http://127.0.0.1:8702/news);
                      e.g. https://news.ycombinator.com/news
-  --pages N          scrape: follow "More" links up to N pages in all (default 3)
+  --pages N          scrape: follow "More" links up to N pages in all (default 3);
+                     it stays on --url's origin: a "More" link to another origin
+                     ends the scrape (a note says so), a redirect to one is an error
   --delay SECS       wait at least this long between requests to a site (default 1);
                      a longer Crawl-delay in robots.txt wins
   --user-agent TEXT  who we say we are (default "wirebook-scraper/1.0 (learning project)");
@@ -344,8 +347,9 @@ export class PoliteFetcher {
 
   /**
    * GET an HTML page: robots.txt permitting, after the polite wait,
-   * following up to five redirects (each one checked).
+   * following up to five redirects (each one checked) within the URL's origin.
    * @throws {DisallowedError} if robots.txt forbids the URL or a redirect target.
+   * @throws {Error} if a redirect points to another origin.
    */
   async page(url: URL | string): Promise<Page> {
     let target = new URL(url);
@@ -356,7 +360,18 @@ export class PoliteFetcher {
       const location = response.headers.get("location");
       if (response.status >= 300 && response.status < 400 && location) {
         await response.body?.cancel();
-        target = new URL(location, target);
+        const next = new URL(location, target);
+        // A scraper asked to read one site stays on it: a redirect elsewhere
+        // (another host, port, or http -> https) is not followed blindly, or
+        // we would crawl a site nobody pointed us at. The error names the
+        // target, so the user can start there on purpose.
+        if (next.origin !== target.origin) {
+          throw new Error(
+            `GET ${target.pathname}${target.search} redirects to another origin (${next}); ` +
+              `not following (to scrape it, start there with --url)`,
+          );
+        }
+        target = next;
         continue;
       }
       const text = await readText(response, MAX_PAGE);
@@ -612,7 +627,9 @@ export interface ScrapedPage extends Extracted {
 /**
  * Scrape `start`, then follow each page's "More" link, up to `maxPages`
  * pages, stopping early where robots.txt forbids the next page (which is
- * then never requested) or there is none.
+ * then never requested), where the next page is on another origin (a
+ * `<base href>` or an absolute link elsewhere: neither that page nor that
+ * site's robots.txt is requested), or where there is none.
  * @throws {DisallowedError} if robots.txt forbids `start` itself.
  */
 export async function* scrape(
@@ -621,13 +638,20 @@ export async function* scrape(
   maxPages = 3,
 ): AsyncGenerator<ScrapedPage> {
   let next: URL | undefined = new URL(start);
+  const origin = next.origin;
   for (let n = 1; n <= maxPages && next; n++) {
     const page = await fetcher.page(next);
     const extracted = extractStories(page.html, page.url);
     next = extracted.next;
     let stop: string | undefined;
     if (!next) stop = "no next page";
-    else if (n < maxPages) {
+    // We were asked to scrape one site: a "More" link to another origin ends
+    // the scrape here, before even that site's robots.txt is asked for
+    // (json_api.ts likewise refuses a rel="next" to another origin).
+    else if (next.origin !== origin) {
+      stop = `the next page is on another origin (${next}); not following`;
+      next = undefined;
+    } else if (n < maxPages) {
       const verdict = await fetcher.check(next);
       if (!verdict.allowed) {
         stop = new DisallowedError(next, verdict.rule).message;

@@ -126,6 +126,33 @@ Deno.test("HttpClient: bodies are read by type: JSON parsed, text as text, empty
   }
 });
 
+Deno.test("HttpClient: a body labelled JSON that is not one JSON value comes back as text", async () => {
+  const { client, close } = setup();
+  // A server that sends a 500 whose "JSON" body is cut short.
+  const broken = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () =>
+      new Response('{"error": "oops', {
+        status: 500,
+        headers: { "content-type": "application/json" },
+      }),
+  );
+  try {
+    // httpbin's /stream/N: newline-delimited JSON under application/json.
+    const lines = await client.get<string>("/stream/3");
+    assert.equal(typeof lines, "string");
+    assert.deepEqual(lines.trimEnd().split("\n").map((line) => JSON.parse(line).id), [0, 1, 2]);
+    // An error status stays an HttpError, its body the text it was.
+    const error = await client.get(`http://127.0.0.1:${broken.addr.port}/`).catch((e) => e);
+    assert.ok(error instanceof HttpError, String(error));
+    assert.equal(error.status, 500);
+    assert.equal(error.body, '{"error": "oops');
+  } finally {
+    await broken.shutdown();
+    await close();
+  }
+});
+
 Deno.test("HttpClient: an error status is an HttpError carrying status, header fields and body", async () => {
   const { client, base, close } = setup();
   try {
@@ -260,6 +287,22 @@ Deno.test("http_client: get, post --json, put --form and head against httpbin se
 
     const bytes = await runScript("http_client", ["get", `${base}/bytes/4?seed=1`]);
     assert.match(bytes.stdout, /^\(4 bytes of application\/octet-stream\) [0-9a-f ]+$/m);
+  } finally {
+    assert.equal((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("http_client: get /stream/N (newline-delimited JSON) prints the lines, exit 0", async () => {
+  const server = await startServer("httpbin", ["--quiet"], { scheme: "http" });
+  try {
+    const result = await runScript("http_client", [
+      "get",
+      `http://127.0.0.1:${server.port}/stream/3`,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, "");
+    const lines = result.stdout.trimEnd().split("\n");
+    assert.deepEqual(lines.map((line) => JSON.parse(line).id), [0, 1, 2]);
   } finally {
     assert.equal((await server.stop()).code, 0);
   }

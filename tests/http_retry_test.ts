@@ -482,6 +482,36 @@ Deno.test("fetchWithRetry() cancels an attempt in flight when the deadline passe
   });
 });
 
+// A 200 whose body starts, then stops coming: the connection stays open.
+const stalling = () =>
+  new Response(
+    new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode("partial\n")) }),
+    { headers: { "content-type": "text/plain" } },
+  );
+
+Deno.test("fetchWithRetry() keeps the deadline on the body: a stalled body rejects at the deadline", async () => {
+  await controlled(stalling, async ({ url }) => {
+    // A guard, so that a body nothing cuts off fails the test instead of hanging it.
+    const guard = new AbortController();
+    const timer = setTimeout(() => guard.abort(new Error("the body still hangs after 5 s")), 5000);
+    try {
+      const response = await fetchWithRetry(url, {
+        timeout: HOUR,
+        deadline: 300,
+        signal: guard.signal,
+      });
+      assert.equal(response.status, 200, "the head came in time");
+      await assert.rejects(response.text(), (error: unknown) => {
+        assert.ok(error instanceof DOMException, String(error));
+        assert.equal(error.name, "TimeoutError");
+        return true;
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+});
+
 Deno.test("fetchWithRetry() stops at once when aborted during a wait", async () => {
   await controlled(() => status(503), async ({ url, seen }) => {
     const controller = new AbortController();
@@ -598,6 +628,21 @@ Deno.test("http_retry fetch: a 404 is one attempt and exit 1; a refused port, on
     /^error: gave up after 2 attempts; the last one failed with: cannot connect to 127\.0\.0\.1:\d+: connection refused/,
   );
   assert.equal(refused.stderr.trim().split("\n").length, 1);
+});
+
+Deno.test("http_retry fetch: a body that stalls ends at --deadline, one error line, exit 1", async () => {
+  await controlled(stalling, async ({ url }) => {
+    const result = await runScript("http_retry", ["fetch", url, "--deadline=0.5", "--quiet"], {
+      timeout: 10_000,
+    });
+    assert.ok(!result.timedOut, "still running after 10 s");
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "partial\n");
+    assert.match(
+      result.stderr,
+      /^error: http:\/\/127\.0\.0\.1:\d+\/: the body was not complete within the 0\.5 s deadline .*--deadline\n$/,
+    );
+  });
 });
 
 Deno.test("http_retry: bad command lines exit 2 with one error line", async () => {

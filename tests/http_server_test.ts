@@ -108,6 +108,24 @@ Deno.test("http_server: Accept: application/json gets JSON, and Vary: Accept say
   });
 });
 
+Deno.test("http_server: error pages are negotiated too, so they carry Vary: Accept", async () => {
+  const cases: [string, RequestInit][] = [
+    ["/nowhere", {}], // 404
+    ["/guestbook/99", {}], // 404 from a route
+    ["/guestbook", { method: "DELETE" }], // 405, with Allow
+    ["/hello/%E0%A4", {}], // 400
+  ];
+  for (const [path, init] of cases) {
+    for (const accept of ["application/json", "text/html"]) {
+      const answer = await ask(path, { ...init, headers: { accept } });
+      assert.ok(answer.status >= 400, `${path}: ${answer.status}`);
+      assert.equal(answer.headers.get("vary"), "Accept", `${path} (${accept})`);
+    }
+  }
+  const wrong = await ask("/guestbook", { method: "DELETE" });
+  assert.equal(wrong.headers.get("allow"), "GET, POST, HEAD, OPTIONS", "its own fields stay");
+});
+
 // ---------------------------------------------------------------------------
 // The guestbook: request bodies and their limits
 // ---------------------------------------------------------------------------

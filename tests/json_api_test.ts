@@ -374,6 +374,24 @@ Deno.test("the fixture refuses a request without a User-Agent, as GitHub does", 
   assert.equal(response.headers.get("x-ratelimit-remaining"), "60");
 });
 
+Deno.test("the fixture answers a malformed %-escape with 400 in GitHub's shape, at no cost", async () => {
+  const handler = fixtureHandler();
+  const get = (path: string) =>
+    handler(new Request(`http://fixture.test${path}`, { headers: { "user-agent": "test" } }));
+  for (const path of ["/users/%E0", "/users/%ZZ", "/users/100%", "/%C3%28"]) {
+    const response = get(path);
+    assert.equal(response.status, 400, path);
+    assert.match(response.headers.get("content-type")!, /^application\/json/);
+    const body = await response.json();
+    assert.deepEqual(Object.keys(body), ["message", "documentation_url", "status"]);
+    assert.equal(body.status, "400");
+    assert.match(body.message, /malformed percent-encoding/);
+    assert.equal(response.headers.get("x-ratelimit-remaining"), "60", "not counted");
+  }
+  // A well-formed escape still finds its user.
+  assert.equal(get("/users/%6Fctocat").status, 200);
+});
+
 Deno.test("the client refuses non-JSON, oversized answers, and a next link to another origin", async () => {
   const server = startCustom((request) => {
     const path = new URL(request.url).pathname;

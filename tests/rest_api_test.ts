@@ -311,6 +311,55 @@ Deno.test("conditional requests: 304 on If-None-Match, 412 on a stale If-Match",
   }
 });
 
+Deno.test("conditional requests: both fields on every method (If-None-Match: * never overwrites)", async () => {
+  const api = startApi();
+  try {
+    const { client } = api;
+    const etag = (await client.create(dune)).headers.get("etag")!;
+    const stale = '"not-this-version"';
+    const detail = (response: { body: unknown }) => (response.body as { detail: string }).detail;
+
+    // If-None-Match: * on a PUT, a PATCH or a DELETE: the book exists, so 412 (§13.1.2).
+    const overwrite = await client.replace(1, { ...dune, year: 2000 }, { "if-none-match": "*" });
+    assert.equal(overwrite.status, 412);
+    assert.match(detail(overwrite), /^book 1 exists, and If-None-Match: \* asks that it not/);
+    assert.equal((await client.update(1, { year: 2000 }, { "if-none-match": "*" })).status, 412);
+    assert.equal((await client.remove(1, { "if-none-match": "*" })).status, 412);
+    // A matching tag on a write is 412 too; a tag that does not match lets it through.
+    assert.equal((await client.update(1, { year: 2000 }, { "if-none-match": etag })).status, 412);
+    assert.deepEqual(api.store.get(1), { id: 1, ...dune }, "nothing was written");
+    const changed = await client.update(1, { year: 1966 }, { "if-none-match": stale });
+    assert.equal(changed.status, 200);
+    const current = changed.headers.get("etag")!;
+
+    // If-Match on a GET or HEAD: a stale version is 412, not the book (§13.1.1).
+    assert.equal((await client.get(1, { "if-match": etag })).status, 412);
+    assert.equal(
+      (await client.request("HEAD", "/books/1", { headers: { "if-match": etag } }))
+        .status,
+      412,
+    );
+    assert.equal((await client.list({ "if-match": stale })).status, 412);
+    assert.equal((await client.get(1, { "if-match": current })).status, 200);
+    // If-Match first: a failed If-Match is 412 even where If-None-Match alone would be 304.
+    const both = await client.get(1, { "if-match": stale, "if-none-match": current });
+    assert.equal(both.status, 412);
+    assert.equal((await client.get(1, { "if-none-match": "*" })).status, 304);
+
+    // POST checks them against the collection.
+    assert.equal(
+      (await client.request("POST", "/books", {
+        body: JSON.stringify(dune),
+        headers: { "if-none-match": "*" },
+      })).status,
+      412,
+    );
+    assert.equal(api.store.list().length, 1);
+  } finally {
+    await api.close();
+  }
+});
+
 Deno.test("errors: each 4xx has its status, a problem+json body and the bad field", async () => {
   const api = startApi(new BookStore(), 1024);
   try {

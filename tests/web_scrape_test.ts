@@ -391,6 +391,61 @@ Deno.test("PoliteFetcher: redirects are followed, each hop checked against robot
   }
 });
 
+Deno.test("scrape() stays on the start origin: a More link elsewhere (via <base href>) ends it", async () => {
+  const otherSeen: string[] = [];
+  const other = serve((request) => {
+    otherSeen.push(new URL(request.url).pathname);
+    return new Response("<p>elsewhere", { headers: { "content-type": "text/html" } });
+  });
+  const first = serve((request) => {
+    if (new URL(request.url).pathname === "/robots.txt") return new Response("", { status: 404 });
+    return new Response(
+      `<base href="${other.origin}/"><table><tr class=athing id=1><td>` +
+        `<span class=titleline><a href=a>one</a></span></table>` +
+        `<a class=morelink href="news?p=2">More</a>`,
+      { headers: { "content-type": "text/html" } },
+    );
+  });
+  try {
+    const fetcher = new PoliteFetcher({ delay: 0, clock: fakeClock() });
+    const pages = await Array.fromAsync(scrape(fetcher, `${first.origin}/news`, 3));
+    assert.equal(pages.length, 1);
+    // Story links may point anywhere: they are reported, never fetched.
+    assert.equal(pages[0].stories[0].url, `${other.origin}/a`);
+    assert.equal(
+      pages[0].stop,
+      `the next page is on another origin (${other.origin}/news?p=2); not following`,
+    );
+    assert.deepEqual(otherSeen, [], "neither robots.txt nor a page of the other site");
+  } finally {
+    await first.close();
+    await other.close();
+  }
+});
+
+Deno.test("PoliteFetcher: a redirect to another origin is an error, and not followed", async () => {
+  const otherSeen: string[] = [];
+  const other = serve((request) => {
+    otherSeen.push(new URL(request.url).pathname);
+    return new Response("<p>elsewhere", { headers: { "content-type": "text/html" } });
+  });
+  const first = serve((request) => {
+    if (new URL(request.url).pathname === "/robots.txt") return new Response("", { status: 404 });
+    return new Response(null, { status: 302, headers: { location: `${other.origin}/away` } });
+  });
+  try {
+    const fetcher = new PoliteFetcher({ delay: 0, clock: fakeClock() });
+    await assert.rejects(
+      fetcher.page(`${first.origin}/news`),
+      new RegExp(`^Error: GET /news redirects to another origin \\(${other.origin}/away\\)`),
+    );
+    assert.deepEqual(otherSeen, []);
+  } finally {
+    await first.close();
+    await other.close();
+  }
+});
+
 Deno.test("PoliteFetcher: robots.txt 404 allows all, 5xx forbids all, a named bad bot is shut out", async () => {
   let robotsStatus = 404;
   const pages: string[] = [];
