@@ -43,7 +43,8 @@ usage:
                                            print the response body
 
 flags:
-  -H, --header 'Name: value'  add a request header field (repeat it for more)
+  -H, --header 'Name: value'  add a request header field (repeat it for more); a Host
+                        given here replaces the one from the URL
   -d, --data TEXT       post: the body (sent as text/plain unless a Content-Type is given)
   --data-file FILE      post: send FILE's bytes as the body (application/octet-stream)
   -L, --follow          follow redirects (301, 302, 303, 307, 308), at most 5, each one
@@ -52,8 +53,8 @@ flags:
   -v, --verbose         show the wire on stderr: '>' request bytes, '<' response head,
                         '*' what the client decided (framing, chunks, connection reuse)
   -o, --output FILE     write the bodies to FILE instead of stdout
-  --timeout SECS        give up when connecting takes, or the server stays silent, this long
-                        (default 30)
+  --timeout SECS        give up when connecting takes, or the server stays silent (or stops
+                        reading what we send), this long (default 30)
   -h, --help            show this help
 
 permissions:
@@ -129,7 +130,7 @@ export interface RequestSpec {
   target: string;
   /** The Host field's value (`example.com`, `127.0.0.1:8080`): required in HTTP/1.1 (RFC 9112 §3.2). */
   host: string;
-  /** More header fields, in order. */
+  /** More header fields, in order. A `Host` among them replaces `host`. */
   headers?: Fields;
   /** The body's bytes; a Content-Length field is added for them. */
   body?: Uint8Array;
@@ -139,7 +140,9 @@ export interface RequestSpec {
 
 /**
  * Build a request's bytes: the request line, `Host`, the given fields, a
- * `Content-Length` for a body, the empty line, and the body.
+ * `Content-Length` for a body, the empty line, and the body. A request has
+ * exactly one Host field (RFC 9112 §3.2: a server answers 400 to two), so one
+ * given among the fields takes the place of the one made from `host`.
  *
  * Every name must be a token and no value may hold CR, LF or NUL: a value
  * with a line break in it would let whoever chose it add fields, or a whole
@@ -165,6 +168,8 @@ export interface RequestSpec {
  *   "POST /echo HTTP/1.1\r\nHost: 127.0.0.1:8400\r\nContent-Length: 2\r\n\r\nhi",
  * );
  * assert.throws(() => buildRequest({ method: "GET", target: "/", host: "a\r\nX: y" }));
+ * const named = buildRequest({ method: "GET", target: "/", host: "a", headers: [["host", "b"]] });
+ * assert.equal(new TextDecoder().decode(named), "GET / HTTP/1.1\r\nHost: b\r\n\r\n");
  * ```
  */
 export function buildRequest(spec: RequestSpec): Uint8Array<ArrayBuffer> {
@@ -174,7 +179,10 @@ export function buildRequest(spec: RequestSpec): Uint8Array<ArrayBuffer> {
     throw new TypeError(`the request target "${target}" must be visible ASCII without spaces`);
   }
   const lines = [`${method} ${target} HTTP/1.1`];
-  const fields: Fields = [["Host", host], ...headers];
+  const isHost = ([name]: [string, string]) => name.toLowerCase() === "host";
+  const hosts = headers.filter(isHost);
+  if (hosts.length > 1) throw new TypeError("more than one Host field (RFC 9112 §3.2)");
+  const fields: Fields = [["Host", hosts[0]?.[1] ?? host], ...headers.filter((f) => !isHost(f))];
   const named = (name: string) => fields.some(([n]) => n.toLowerCase() === name);
   if (contentLength !== undefined && !named("content-length") && !named("transfer-encoding")) {
     // A body needs its length said up front: §6.2. (A GET has none and sends
@@ -845,9 +853,18 @@ export async function readResponse(
       continue;
     }
     const framing = bodyFraming(method.toUpperCase(), statusLine.status, headers);
-    const keepAlive = statusLine.status !== 101 && framing.kind !== "close" &&
+    // HTTP/1.0 has no Transfer-Encoding, so a 1.0 message that carries one may
+    // be framed differently by each party that handles it: read it, then close
+    // the connection, as RFC 9112 §6.1 requires (the next response could be
+    // one smuggled inside this one).
+    const faulty = statusLine.version === "HTTP/1.0" &&
+      fieldValue(headers, "transfer-encoding") !== undefined;
+    const keepAlive = statusLine.status !== 101 && framing.kind !== "close" && !faulty &&
       isPersistent(statusLine.version, headers);
     trace?.(`* body: ${describeFraming(framing)}`);
+    if (faulty) {
+      trace?.("* Transfer-Encoding in an HTTP/1.0 response: closing after it (RFC 9112 §6.1)");
+    }
     return makeResponse(
       reader,
       statusLine,
@@ -1067,12 +1084,21 @@ export function parseUrl(url: string | URL): { origin: Origin; target: string; u
 
 /** Options for {@linkcode HttpConnection.open}. */
 export interface ConnectionOptions extends ResponseLimits {
-  /** Give up when connecting takes, or a read waits, this long, in ms. @default {30000} */
+  /** Give up when connecting takes, or a read or a write waits, this long, in ms. @default {30000} */
   timeout?: number;
   /** Extra CA certificates (PEM) to trust for https, such as a test server's own. */
   caCerts?: string[];
   /** Called with a line for each step (`>` sent, `<` received, `*` decided). */
   trace?: (line: string) => void;
+}
+
+/** A body sent as a stream (a file, say), with its length for Content-Length. */
+export interface StreamBody {
+  length: number;
+  /** The bytes. A stream is read once: sending the body again needs `reopen`. */
+  stream: ReadableStream<Uint8Array>;
+  /** A fresh stream of the same bytes, for a redirect that sends the body again (307, 308). */
+  reopen?: () => Promise<ReadableStream<Uint8Array>>;
 }
 
 /** A request to send on an {@linkcode HttpConnection}. */
@@ -1082,7 +1108,7 @@ export interface ConnectionRequest {
   target: string;
   headers?: Fields;
   /** The body, or a stream of it with its length (for Content-Length). */
-  body?: Uint8Array | { length: number; stream: ReadableStream<Uint8Array> };
+  body?: Uint8Array | StreamBody;
 }
 
 /**
@@ -1098,6 +1124,7 @@ export class HttpConnection {
   readonly localAddr: Deno.NetAddr;
   #conn: Deno.Conn;
   #reader: BufferedReader;
+  #writer: { write(data: Uint8Array): Promise<number> };
   #options: ConnectionOptions;
   #requests = 0;
   #busy: Promise<void> | undefined;
@@ -1117,6 +1144,18 @@ export class HttpConnection {
       read: (buffer: Uint8Array) => timed(conn.read(buffer), timeout, () => this.close()),
     };
     this.#reader = new BufferedReader(source, { bufferSize: 65536 });
+    // And every write: a server that never reads lets the socket's buffers
+    // fill, and then a write waits for ever. Each write that moves some bytes
+    // starts the clock again, so a slow upload is fine; a stalled one is not.
+    this.#writer = {
+      write: (data: Uint8Array) =>
+        timed(
+          conn.write(data),
+          timeout,
+          () => this.close(),
+          `the server read none of the request for ${timeout / 1000} s`,
+        ),
+    };
   }
 
   /**
@@ -1207,7 +1246,7 @@ export class HttpConnection {
   async #exchange(
     bytes: Uint8Array,
     method: string,
-    stream?: { length: number; stream: ReadableStream<Uint8Array> },
+    stream?: StreamBody,
   ): Promise<HttpResponse> {
     // The previous response's body must have been read to its end: that end
     // is where the next response will begin.
@@ -1228,7 +1267,7 @@ export class HttpConnection {
     traceRequest(bytes, trace);
     let writeError: unknown;
     try {
-      await writeAll(this.#conn, bytes);
+      await writeAll(this.#writer, bytes);
       if (stream) await this.#writeStream(stream);
     } catch (error) {
       // The server may have answered already (413, say) and closed: read
@@ -1257,12 +1296,12 @@ export class HttpConnection {
     return response;
   }
 
-  async #writeStream(body: { length: number; stream: ReadableStream<Uint8Array> }) {
+  async #writeStream(body: StreamBody) {
     let sent = 0;
     for await (const chunk of body.stream) {
       sent += chunk.length;
       if (sent > body.length) break;
-      await writeAll(this.#conn, chunk);
+      await writeAll(this.#writer, chunk);
     }
     if (sent !== body.length) {
       throw new Error(`the body was ${sent} bytes, not the ${body.length} announced`);
@@ -1282,12 +1321,17 @@ export class HttpConnection {
 
 // Wait for `promise` at most `ms`; on timeout, run `onTimeout` and reject with
 // a TimeoutError (describeError turns it into one helpful line).
-async function timed<T>(promise: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+async function timed<T>(
+  promise: Promise<T>,
+  ms: number,
+  onTimeout: () => void,
+  message = `nothing from the server in ${ms / 1000} s`,
+): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       onTimeout();
-      reject(new DOMException(`nothing from the server in ${ms / 1000} s`, "TimeoutError"));
+      reject(new DOMException(message, "TimeoutError"));
     }, ms);
   });
   try {
@@ -1340,7 +1384,7 @@ export interface ClientRequest {
   /** @default {"GET"} */
   method?: string;
   headers?: Fields;
-  body?: Uint8Array | { length: number; stream: ReadableStream<Uint8Array> };
+  body?: Uint8Array | StreamBody;
   /** Follow redirects (at most `maxRedirects`). @default {false} */
   follow?: boolean;
   /** @default {5} */
@@ -1405,7 +1449,10 @@ export class HttpClient {
     let body = request.body;
     let current = parseUrl(url).url;
     const redirects: Redirect[] = [];
-    const seen = [current.href];
+    // A loop is the same request again: the same method to the same URL. (A
+    // POST to /form answered 303 -> /form is no loop: the GET that follows
+    // is another request.)
+    const seen = [`${method} ${current.href}`];
     while (true) {
       const response = await this.#once(current, method, headers, body);
       const location = response.header("location");
@@ -1420,29 +1467,45 @@ export class HttpClient {
       }
       // Read the redirect's own body so the connection can carry the next request.
       await response.discard();
-      if (redirects.length === maxRedirects) {
-        throw new Error(
-          `too many redirects: gave up after ${maxRedirects} (${
-            [...seen, next.href].join(" -> ")
-          })`,
-        );
-      }
-      if (seen.includes(next.href)) {
-        throw new Error(`redirect loop: ${[...seen, next.href].join(" -> ")}`);
-      }
       // RFC 9110 §15.4: 303 always becomes GET; 301 and 302 after POST do in
       // practice (§15.4.2, §15.4.3); 307 and 308 keep method and body.
+      let nextMethod = method;
       if (
         (response.status === 303 && method !== "HEAD") ||
         ((response.status === 301 || response.status === 302) && method === "POST")
       ) {
-        method = "GET";
+        nextMethod = "GET";
+      }
+      const step = `${nextMethod} ${next.href}`;
+      if (redirects.length === maxRedirects) {
+        throw new Error(
+          `too many redirects: gave up after ${maxRedirects} (${[...seen, step].join(" -> ")})`,
+        );
+      }
+      if (seen.includes(step)) {
+        throw new Error(`redirect loop: ${[...seen, step].join(" -> ")}`);
+      }
+      if (nextMethod !== method) {
+        method = nextMethod;
         body = undefined;
         headers = headers.filter(([name]) => !/^content-/i.test(name));
       }
+      if (body !== undefined && !(body instanceof Uint8Array)) {
+        // The body goes again, but a stream is used up by the first request:
+        // open it afresh, or stop here rather than announce its length and
+        // send nothing.
+        if (!body.reopen) {
+          throw new Error(
+            `${method} ${current.href}: not following the ${response.status} to ${next.href}: ` +
+              "it needs the body sent again, and the streamed body has been used up",
+          );
+        }
+        body = { ...body, stream: await body.reopen() };
+      }
       if (parseUrl(next).origin.key !== parseUrl(current).origin.key) {
-        // Credentials meant for one origin are not sent to another.
-        headers = headers.filter(([name]) => !/^(authorization|cookie)$/i.test(name));
+        // Credentials meant for one origin are not sent to another, nor a
+        // Host field chosen for it.
+        headers = headers.filter(([name]) => !/^(authorization|cookie|host)$/i.test(name));
       }
       const redirect = {
         status: response.status,
@@ -1453,7 +1516,7 @@ export class HttpClient {
       };
       redirects.push(redirect);
       onRedirect?.(redirect);
-      seen.push(next.href);
+      seen.push(step);
       current = next;
     }
   }
@@ -1623,7 +1686,12 @@ async function postBody(
     throw new Error(`cannot read --data-file ${file}`, { cause: error });
   });
   if (!typed) headers.push(["Content-Type", "application/octet-stream"]);
-  return { length: (await opened.stat()).size, stream: opened.readable };
+  return {
+    length: (await opened.stat()).size,
+    stream: opened.readable,
+    // A 307 or 308 redirect sends the body again: the file is read again.
+    reopen: async () => (await Deno.open(file!)).readable,
+  };
 }
 
 // One request, its body streamed to `out` piece by piece.

@@ -50,11 +50,17 @@ flags:
   --host HOST            address to listen on (default 127.0.0.1)
   --port PORT            TCP port (default 8400; --port 0 picks any free port)
   --header-timeout SECS  answer 408 and close when a request head takes longer (default 10)
-  --idle-timeout SECS    close a keep-alive connection idle this long (default 5)
+  --idle-timeout SECS    close a keep-alive connection idle this long, or a client that
+                         stops sending its body or reading our response (default 5)
+  --min-body-rate BYTES  answer 408 to a request body that arrives slower than this many
+                         bytes a second on average, after its first --idle-timeout (default 500)
   --max-body BYTES       answer 413 to a larger request body (default 1048576)
   --max-connections N    answer 503 beyond this many connections at once (default 1000)
   --quiet                do not log requests
   -h, --help             show this help
+
+Ctrl-C or SIGTERM stops it: idle connections close at once, requests in progress get
+5 s to finish, then they are closed too.
 
 permissions:
   demo, and serve on 127.0.0.1:   --allow-net=127.0.0.1
@@ -87,11 +93,15 @@ export interface RawServerOptions {
   headerTimeout?: number;
   /** Milliseconds a keep-alive connection may sit idle between requests (or stall mid-body or mid-response). @default {5000} */
   idleTimeout?: number;
-  /** Connections beyond this many at once get 503 and are closed. @default {1000} */
+  /** Bytes per second a request body must average, after its first idleTimeout; slower gets 408. @default {500} */
+  minBodyRate?: number;
+  /** Milliseconds that requests in progress get to finish once `signal` aborts; then they are closed. @default {5000} */
+  shutdownGrace?: number;
+  /** Connections beyond this many at once get 503 and are closed (or, past 64 refusals at once, just closed). @default {1000} */
   maxConnections?: number;
   /** Where request and error lines go. @default {console.log} */
   log?: (line: string) => void;
-  /** Abort to stop: no new connections, in-flight responses finish, idle connections close. */
+  /** Abort to stop: no new connections, idle connections close, the rest get `shutdownGrace` to finish. */
   signal?: AbortSignal;
 }
 
@@ -567,6 +577,12 @@ export function parseRequestHead(lines: string[]): RequestHead {
 const MAX_LEADING_EMPTY_LINES = 2;
 // A chunk-size line with its extensions: nobody needs more.
 const MAX_CHUNK_LINE = 4096;
+// What all the chunk-size lines of one body may carry besides their sizes:
+// extensions, and zeros padding a size. Those bytes are no part of the body,
+// so maxBodySize does not count them; without a cap of their own, a client
+// could send gigabytes of them around one byte of data (Node's CVE-2024-22019).
+// 16 KiB is Node's cap for extensions.
+const MAX_CHUNK_EXTRAS = 16384;
 
 /**
  * Read a request head: the request line (at most `maxRequestLine` bytes, or
@@ -671,8 +687,8 @@ const CHUNK_LINE = new RegExp(
 /**
  * Read a body in chunked coding (RFC 9112 §7.1): `size-in-hex CRLF data CRLF`,
  * again and again, until a chunk of size 0; then trailer fields and an empty
- * line. Chunk extensions are checked and ignored; trailer fields are checked
- * and dropped (§7.1.2 allows that).
+ * line. Chunk extensions are checked and ignored (16 KiB of them per body at
+ * most); trailer fields are checked and dropped (§7.1.2 allows that).
  *
  * @param reader The connection's (or a response's) reader.
  * @param limits `maxBodySize` caps the sum of the chunks (413); the header
@@ -704,8 +720,13 @@ export async function readChunkedBody(
   reader: HttpReader,
   limits: RequestLimits = DEFAULT_LIMITS,
 ): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
+  // The data goes into one buffer, grown by doubling up to maxBodySize. Kept
+  // as a list of chunks instead, a body of 1-byte chunks would cost a hundred
+  // bytes of memory and more per byte of data: each chunk an object of its own.
+  let body = EMPTY;
   let total = 0;
+  let extras = 0;
+  const end = new Uint8Array(2);
   while (true) {
     let line: string | null;
     try {
@@ -720,15 +741,28 @@ export async function readChunkedBody(
     const match = CHUNK_LINE.exec(line);
     if (!match) throw new HttpError(400, "a malformed chunk-size line (RFC 9112 §7.1)");
     const digits = match[1].replace(/^0+/, "");
+    // Well-formed, but past a limit of ours, as an oversized body is: 413
+    // (RFC 9110 §15.5.14), as Node answers. (400 would say the syntax is wrong.)
+    extras += line.length - digits.length;
+    if (extras > MAX_CHUNK_EXTRAS) {
+      throw new HttpError(413, `chunk extensions over ${MAX_CHUNK_EXTRAS} bytes in one body`);
+    }
     // Eight hex digits is 4 GiB already: anything longer is over the limit.
     const size = digits.length > 8 ? Infinity : parseInt(digits || "0", 16);
     if (total + size > limits.maxBodySize) {
       throw new HttpError(413, `a chunked body over the limit of ${limits.maxBodySize} bytes`);
     }
     if (size === 0) break;
-    chunks.push(await reader.readExactly(size));
+    if (total + size > body.length) {
+      const grown = new Uint8Array(
+        Math.min(limits.maxBodySize, Math.max(total + size, 2 * body.length, 1024)),
+      );
+      grown.set(body.subarray(0, total));
+      body = grown;
+    }
+    await readInto(reader, body.subarray(total, total + size));
     total += size;
-    const end = await reader.readExactly(2);
+    await readInto(reader, end);
     if (end[0] !== 0x0d || end[1] !== 0x0a) {
       throw new HttpError(400, "chunk data is not followed by CRLF (RFC 9112 §7.1)");
     }
@@ -751,7 +785,18 @@ export async function readChunkedBody(
     parseFieldLine(line);
     trailerBytes += line.length + 2;
   }
-  return joinChunks(chunks, total);
+  return body.subarray(0, total);
+}
+
+// Fill `buffer` from the reader, or throw if the stream ends first.
+async function readInto(reader: HttpReader, buffer: Uint8Array): Promise<void> {
+  for (let filled = 0; filled < buffer.length;) {
+    const count = await reader.read(buffer.subarray(filled));
+    if (count === null) {
+      throw new UnexpectedEofError(buffer.length, buffer.slice(0, filled));
+    }
+    filled += count;
+  }
 }
 
 function joinChunks(chunks: Uint8Array[], total: number): Uint8Array {
@@ -1345,14 +1390,17 @@ function statusPage(code: string): HttpResponse {
   if (!(status >= 200 && status <= 599)) {
     return errorResponse(400, "/status/NNN takes a final status code, 200 to 599");
   }
-  // 204 and 304 have no body (RFC 9110 §6.4.1), so no Content-Type either.
-  const headers: [string, string][] = bodyAllowed(status) ? [["Content-Type", TEXT]] : [];
+  // 204 and 304 have no body (RFC 9110 §6.4.1), so no Content-Type either. A
+  // 205 may have one as far as framing goes, but a server MUST NOT generate
+  // content in it (RFC 9110 §15.3.6): it goes out with Content-Length: 0.
+  const content = bodyAllowed(status) && status !== 205;
+  const headers: [string, string][] = content ? [["Content-Type", TEXT]] : [];
   // Some statuses come with a field they require (RFC 9110 §15).
   if (status === 405) headers.push(["Allow", allowList(GET_HEAD)]);
   if (status === 401) headers.push(["WWW-Authenticate", 'Basic realm="wirebook"']);
   if (status === 407) headers.push(["Proxy-Authenticate", 'Basic realm="wirebook"']);
   if ([301, 302, 303, 307, 308].includes(status)) headers.push(["Location", "/"]);
-  const body = bodyAllowed(status) ? `${status} ${STATUS_TEXT[status] ?? ""}\n` : "";
+  const body = content ? `${status} ${STATUS_TEXT[status] ?? ""}\n` : "";
   // A 206 says which part of the representation it carries (here: all of
   // this page); a 416 says how long the representation is (RFC 9110 §14.4).
   const length = encoder.encode(body).length;
@@ -1371,6 +1419,11 @@ const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
 // client reads it. So: send FIN, read and discard for a moment, then close.
 const LINGER_MS = 1000;
 const LINGER_BYTES = 1024 * 1024;
+// A 503 is a courtesy, and each one holds a descriptor while it lingers. Past
+// this many at once (a flood), a connection over the limit is closed at once.
+const MAX_REFUSING = 64;
+// How long to wait before accepting again after accept() failed.
+const ACCEPT_RETRY_MS = 100;
 
 // Where a connection is in its request cycle. Its deadline means something
 // different in each phase:
@@ -1380,8 +1433,14 @@ const LINGER_BYTES = 1024 * 1024;
 //   head     from the request's first byte: headerTimeout for the whole head,
 //            then 408 and close. This is what stops slowloris, the client that
 //            sends one header byte every few seconds to hold a connection forever.
-//   body     idleTimeout without a read, then 408 and close
-//   respond  idleTimeout without a write (a client that does not read), then close
+//   body     idleTimeout without a read, and the whole body by its start plus
+//            idleTimeout plus 1 s per minBodyRate bytes received, then 408 and
+//            close. A deadline that each read pushed back would let a client
+//            send a byte every few seconds and hold the connection for weeks
+//            (slow POST, R.U.D.Y.); a minimum average rate is Apache's answer
+//            (mod_reqtimeout's MinRate, 500 bytes/s by default).
+//   respond  idleTimeout for each write (a client that does not read), then
+//            close. While the page itself takes its time between chunks, none.
 //   closing  none: the connection is on its way out
 type Phase = "idle" | "head" | "body" | "respond" | "closing";
 
@@ -1391,6 +1450,9 @@ class Connection {
   /** When the current phase times out, in Date.now() ms. */
   deadline = Infinity;
   timedOut = false;
+  /** When the request body began, and how many bytes of it were read since. */
+  bodyStart = 0;
+  bodyBytes = 0;
   readonly peer: string;
   constructor(readonly conn: Deno.TcpConn) {
     this.peer = formatAddress(conn.remoteAddr);
@@ -1436,6 +1498,8 @@ export async function serveHttp(
     maxBodySize = DEFAULT_LIMITS.maxBodySize,
     headerTimeout = 10_000,
     idleTimeout = 5_000,
+    minBodyRate = 500,
+    shutdownGrace = 5_000,
     maxConnections = 1000,
     log = console.log,
     signal,
@@ -1444,6 +1508,7 @@ export async function serveHttp(
     limits: { maxRequestLine, maxHeaderBytes, maxHeaderFields, maxBodySize },
     headerTimeout,
     idleTimeout,
+    minBodyRate,
     log,
   };
   const open = new Map<Connection, Promise<void>>();
@@ -1464,22 +1529,58 @@ export async function serveHttp(
 
   // Stopping: close the listener (which ends the accept loop), and every
   // connection waiting for a request. A connection in the middle of a
-  // request body or a response finishes it, with `Connection: close`.
+  // request body or a response gets shutdownGrace to finish it, with
+  // `Connection: close`; then it is closed too, finished or not, so that no
+  // slow client can hold the server up (SIGTERM must end it).
+  let stopping = false;
+  let graceTimer: ReturnType<typeof setTimeout> | undefined;
   const stop = () => {
-    listener.close();
+    stopping = true;
+    closeQuietly(listener);
     for (const connection of open.keys()) {
       if (connection.phase === "idle" || connection.phase === "head") {
         connection.phase = "closing";
         closeQuietly(connection.conn);
       }
     }
+    graceTimer = setTimeout(() => {
+      for (const connection of open.keys()) {
+        if (connection.phase === "body" || connection.phase === "respond") {
+          log(
+            `${connection.peer} closed at shutdown, in the middle of the ${
+              connection.phase === "body" ? "request body" : "response"
+            }`,
+          );
+        }
+        connection.phase = "closing";
+        closeQuietly(connection.conn);
+      }
+    }, shutdownGrace);
   };
   if (signal?.aborted) stop();
   signal?.addEventListener("abort", stop, { once: true });
 
   try {
-    for await (const conn of listener) {
+    while (true) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        // Closing the listener while accept() waits is how we stop.
+        if (stopping || error instanceof Deno.errors.BadResource) break;
+        // Anything else is the system short of something for a moment: out
+        // of file descriptors (EMFILE) while clients hold them all, say. The
+        // clients waiting in the kernel's backlog, and the ones being served,
+        // are better off if the server waits a little and tries again.
+        log(`accept() failed (${errorText(error)}); trying again in ${ACCEPT_RETRY_MS} ms`);
+        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
+        continue;
+      }
       if (open.size >= maxConnections) {
+        if (refused.size >= MAX_REFUSING) {
+          closeQuietly(conn);
+          continue;
+        }
         log(`${formatAddress(conn.remoteAddr)} 503: already ${open.size} connections`);
         const busy = errorResponse(503, "too many connections; try again");
         busy.headers!.push(["Retry-After", "1"]);
@@ -1498,13 +1599,11 @@ export async function serveHttp(
         serveConnection(connection, settings, signal).finally(() => open.delete(connection)),
       );
     }
-  } catch (error) {
-    // Closing the listener while accept() waits is how we stop; anything else is real.
-    if (!(error instanceof Deno.errors.BadResource) && !signal?.aborted) throw error;
   } finally {
     signal?.removeEventListener("abort", stop);
     await Promise.all([...open.values(), ...refused]);
     clearInterval(sweeper);
+    clearTimeout(graceTimer);
   }
 }
 
@@ -1523,6 +1622,7 @@ function timeOut(connection: Connection, log: (line: string) => void): void {
     // The client is not reading, but the kernel takes these few bytes at once.
     writeAll(conn, late).catch(() => {}).finally(() => closeQuietly(conn));
   } else {
+    if (phase === "respond") log(`${peer} closed: it did not read the response in time`);
     closeQuietly(conn);
   }
 }
@@ -1531,6 +1631,7 @@ interface ConnectionSettings {
   limits: RequestLimits;
   headerTimeout: number;
   idleTimeout: number;
+  minBodyRate: number;
   log: (line: string) => void;
 }
 
@@ -1542,15 +1643,21 @@ async function serveConnection(
   settings: ConnectionSettings,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  const { limits, headerTimeout, idleTimeout, log } = settings;
+  const { limits, headerTimeout, idleTimeout, minBodyRate, log } = settings;
   const { conn, peer } = connection;
 
   // Reads move the deadlines: the first byte of a request starts the clock
-  // for its head; while a body arrives, each read buys another idleTimeout.
+  // for its head; while a body arrives, each read buys another idleTimeout,
+  // but never past what the bytes so far have earned at minBodyRate.
   const reader = new HttpReader(conn, {
-    onRead: () => {
+    onRead: (bytes) => {
       if (connection.phase === "idle") connection.enter("head", headerTimeout);
-      else if (connection.phase === "body") connection.deadline = Date.now() + idleTimeout;
+      else if (connection.phase === "body") {
+        connection.bodyBytes += bytes;
+        const earned = connection.bodyStart + idleTimeout +
+          connection.bodyBytes * 1000 / minBodyRate;
+        connection.deadline = Math.min(Date.now() + idleTimeout, earned);
+      }
     },
   });
   // Each response is built in this buffer (when it fits), written, and only
@@ -1567,6 +1674,8 @@ async function serveConnection(
   const readOptions: ReadRequestOptions = {
     beforeBody: async (head) => {
       connection.enter("body", idleTimeout);
+      connection.bodyStart = Date.now();
+      connection.bodyBytes = 0;
       // The client waits for this before sending its body (curl does, for
       // large uploads). A body we would refuse was refused just before.
       if (head.expectContinue) await writeAll(conn, CONTINUE);
@@ -1601,9 +1710,10 @@ async function serveConnection(
         response = route(request);
       } catch (error) {
         // A bug in a page must not take the connection's framing with it.
-        log(`${peer} 500: ${error instanceof Error ? error.message : String(error)}`);
+        log(`${peer} 500: ${errorText(error)}`);
         response = errorResponse(500, "the page failed; see the server's log");
       }
+      if (response.chunks) response.chunks = untimed(response.chunks, connection);
       const sent = await writeResponse(writer, response, {
         method: request.method,
         version: request.version,
@@ -1621,12 +1731,28 @@ async function serveConnection(
   } catch (error) {
     // The client reset or closed mid-request, or we closed it (timeout, shutdown).
     if (error instanceof UnexpectedEofError) log(`${peer} closed in the middle of a request`);
-    else if (!connection.timedOut && !signal?.aborted && !isClosedError(error)) {
-      log(`${peer} dropped: ${error instanceof Error ? error.message : String(error)}`);
-    }
+    else if (connection.timedOut || signal?.aborted) {
+      // Said already where we closed it: timeOut(), or the shutdown.
+    } else if (connection.phase === "respond") {
+      log(`${peer} closed before the whole response was sent: ${errorText(error)}`);
+    } else if (!isClosedError(error)) log(`${peer} dropped: ${errorText(error)}`);
   } finally {
     // A timed-out connection is closed by timeOut(), once its 408 is written.
     if (!connection.timedOut) closeQuietly(conn);
+  }
+}
+
+// A response's chunks, as the page produces them. Waiting for the next one is
+// the server's own doing (/chunked?delay=1000), not the client being idle:
+// no deadline runs meanwhile. The writer sets one again for each write.
+async function* untimed(
+  chunks: AsyncIterable<Uint8Array>,
+  connection: Connection,
+): AsyncGenerator<Uint8Array> {
+  connection.deadline = Infinity;
+  for await (const chunk of chunks) {
+    yield chunk;
+    connection.deadline = Infinity;
   }
 }
 
@@ -1650,10 +1776,14 @@ async function lingeringClose(conn: Deno.TcpConn): Promise<void> {
   }
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(resource: { close(): void }): void {
   try {
-    conn.close();
+    resource.close();
   } catch { /* already closed */ }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function isClosedError(error: unknown): boolean {
@@ -1676,6 +1806,7 @@ const FLAGS = {
   port: { type: "number", default: DEFAULT_PORT, integer: true, min: 0, max: 65535 },
   "header-timeout": { type: "number", default: 10, min: 0.001 },
   "idle-timeout": { type: "number", default: 5, min: 0.001 },
+  "min-body-rate": { type: "number", default: 500, min: 1 },
   "max-body": { type: "number", default: DEFAULT_LIMITS.maxBodySize, integer: true, min: 0 },
   "max-connections": { type: "number", default: 1000, integer: true, min: 1 },
   quiet: { type: "boolean" },
@@ -1693,6 +1824,7 @@ async function main(args: string[]): Promise<void> {
   await serveHttp(listener, {
     headerTimeout: flags["header-timeout"] * 1000,
     idleTimeout: flags["idle-timeout"] * 1000,
+    minBodyRate: flags["min-body-rate"],
     maxBodySize: flags["max-body"],
     maxConnections: flags["max-connections"],
     log: flags.quiet ? () => {} : console.log,

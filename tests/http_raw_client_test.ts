@@ -223,6 +223,27 @@ Deno.test("buildRequest() writes the request line, Host first, fields, CRLFs and
   assert.equal(decoder.decode(get), "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
   const empty = buildRequest({ method: "POST", target: "/", host: "h", body: new Uint8Array() });
   assert.match(decoder.decode(empty), /Content-Length: 0\r\n\r\n$/);
+  // A Host among the fields replaces the URL's, still first: one Host (RFC 9112 §3.2).
+  const named = buildRequest({
+    method: "GET",
+    target: "/",
+    host: "127.0.0.1:8080",
+    headers: [["Accept", "*/*"], ["host", "example.test"]],
+  });
+  assert.equal(
+    decoder.decode(named),
+    "GET / HTTP/1.1\r\nHost: example.test\r\nAccept: */*\r\n\r\n",
+  );
+  assert.throws(
+    () =>
+      buildRequest({
+        method: "GET",
+        target: "/",
+        host: "h",
+        headers: [["Host", "a"], ["Host", "b"]],
+      }),
+    /more than one Host/,
+  );
 });
 
 Deno.test("buildRequest() refuses CR/LF in values (request splitting), bad names and methods", () => {
@@ -586,6 +607,32 @@ Deno.test("http_raw_client: a server that never answers times out with one error
   }
 });
 
+Deno.test("http_raw_client: a server that never reads the upload times out with one error: line", async () => {
+  // It reads the request head, then nothing more: the body fills the sockets' buffers.
+  const release = Promise.withResolvers<void>();
+  const server = badServer(() => release.promise);
+  const dir = await Deno.makeTempDir({ prefix: "wirebook_http_cli_" });
+  try {
+    const input = `${dir}/big.bin`;
+    await Deno.writeFile(input, new Uint8Array(32 * MiB));
+    const result = await runScript(
+      "http_raw_client",
+      ["post", `${server.url}/upload`, "--data-file", input, "--timeout", "0.3"],
+      { flags: ["--allow-net=127.0.0.1", `--allow-read=${input}`], timeout: 20_000 },
+    );
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      /^error: POST http:\/\/127\.0\.0\.1:\d+\/upload: timed out \(the server read none of the request for 0\.3 s\)/,
+    );
+  } finally {
+    release.resolve();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("http_raw_client: connection refused, a missing permission, a bad URL", async () => {
   const port = freePort();
   const refused = await runScript("http_raw_client", ["get", `http://127.0.0.1:${port}/`]);
@@ -630,6 +677,32 @@ Deno.test("HttpClient retries once on a new connection when the server closed th
     assert.equal(await second.text(), "answer from connection 1");
     assert.equal(client.connectionsOpened, 2);
     assert.ok(trace.some((line) => line.includes("retrying on a new one")), trace.join("\n"));
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("HttpClient closes the connection after an HTTP/1.0 response with Transfer-Encoding (RFC 9112 §6.1)", async () => {
+  // It answers every request on a connection, and asks to keep it alive.
+  const server = badServer(async (conn) => {
+    do {
+      await conn.write(encode(
+        "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n" +
+          "3\r\nhi\n\r\n0\r\n\r\n",
+      ));
+    } while (await readRequestHead(conn) !== "");
+  });
+  const trace: string[] = [];
+  const client = new HttpClient({ trace: (line) => trace.push(line) });
+  try {
+    for (const path of ["/a", "/b"]) {
+      const response = await client.request(`${server.url}${path}`);
+      assert.equal(await response.text(), "hi\n");
+      assert.equal(response.keepAlive, false);
+    }
+    assert.equal(client.connectionsOpened, 2);
+    assert.ok(!trace.some((line) => line.includes("reusing")), trace.join("\n"));
   } finally {
     client.close();
     await server.close();
@@ -699,6 +772,30 @@ Deno.test("HttpClient and serveHttp: 100 Continue is skipped, chunks decoded, on
   assert.equal(ports.size, 1, log.join("\n"));
 });
 
+Deno.test("http_raw_client get -H 'Host: ...': one Host field, which the raw server accepts", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const stop = new AbortController();
+  const log: string[] = [];
+  const server = serveHttp(listener, { log: (line) => log.push(line), signal: stop.signal });
+  try {
+    const url = `http://127.0.0.1:${listener.addr.port}/about`;
+    const result = await runScript("http_raw_client", [
+      "get",
+      "-v",
+      "-H",
+      "Host: example.test",
+      url,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /<h1>About<\/h1>/);
+    assert.deepEqual(result.stderr.match(/^> Host: .*$/gm), ["> Host: example.test"]);
+  } finally {
+    stop.abort();
+    await server;
+  }
+  assert.match(log.join("\n"), /"GET \/about HTTP\/1\.1" 200/);
+});
+
 // ---------------------------------------------------------------------------
 // Deno.serve: chunked (a stream of unknown length) and Content-Length, keep-alive
 // ---------------------------------------------------------------------------
@@ -729,6 +826,12 @@ function startDenoServe(files: Map<number, Uint8Array<ArrayBuffer>>) {
       }
       if (kind === "see-other") {
         return new Response(null, { status: 303, headers: { location: "/method" } });
+      }
+      if (kind === "form") {
+        // Post/Redirect/Get: a POST is answered 303 to the same URL, which a GET then shows.
+        if (request.method !== "POST") return new Response("the form");
+        await request.body?.cancel();
+        return new Response(null, { status: 303, headers: { location: "/form" } });
       }
       if (kind === "temporary") {
         return new Response(null, { status: 307, headers: { location: "/method" } });
@@ -843,6 +946,10 @@ Deno.test("redirects: --follow takes at most 5, says why, refuses loops; 303 tur
       follow: true,
     });
     assert.equal(await temporary.text(), "POST payload");
+    // POST /form -> 303 -> GET /form: the same URL, but another request, no loop.
+    const form = await client.request(`${url}/form`, { method: "POST", body, follow: true });
+    assert.equal(await form.text(), "the form");
+    assert.deepEqual(form.redirects.map((r) => r.method), ["GET"]);
   } finally {
     client.close();
     await server.shutdown();
@@ -866,6 +973,45 @@ Deno.test("redirects: --follow takes at most 5, says why, refuses loops; 303 tur
     assert.match(unfollowed.stdout, /^HTTP\/1\.1 302 Found\r\n/);
   } finally {
     await cli.server.shutdown();
+  }
+});
+
+Deno.test("redirects: a 307 sends a streamed body again only if it can be reopened; post --data-file reopens the file", async () => {
+  const { server, url } = startDenoServe(FILES);
+  const client = new HttpClient();
+  const dir = await Deno.makeTempDir({ prefix: "wirebook_http_cli_" });
+  try {
+    const bytes = encode("streamed");
+    const stream = () => ReadableStream.from([bytes]);
+    await assert.rejects(
+      client.request(`${url}/temporary`, {
+        method: "POST",
+        body: { length: bytes.length, stream: stream() },
+        follow: true,
+      }),
+      /not following the 307 to .*\/method: it needs the body sent again/,
+    );
+    const again = await client.request(`${url}/temporary`, {
+      method: "POST",
+      body: { length: bytes.length, stream: stream(), reopen: () => Promise.resolve(stream()) },
+      follow: true,
+    });
+    assert.equal(await again.text(), "POST streamed");
+
+    const input = `${dir}/in.bin`;
+    await Deno.writeTextFile(input, "from a file");
+    const cli = await runScript(
+      "http_raw_client",
+      ["post", "-L", "--data-file", input, `${url}/temporary`],
+      { flags: ["--allow-net=127.0.0.1", `--allow-read=${input}`] },
+    );
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.equal(cli.stdout, "POST from a file");
+    assert.match(cli.stderr, /^307 Temporary Redirect: following to .*\/method \(POST\)$/m);
+  } finally {
+    client.close();
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

@@ -16,6 +16,7 @@ import {
   parseRequestHead,
   parseRequestLine,
   type RawServerOptions,
+  readChunkedBody,
   readRequest,
   route,
   serializeResponse,
@@ -23,13 +24,18 @@ import {
 } from "../scripts/http_raw_server.ts";
 import { writeAll } from "../lib/write_all.ts";
 import {
+  DENO,
   PEERS,
   peerTest,
   PYTHON,
   randomBytes,
+  readHeader,
   run,
+  runDeno,
   runScript,
+  scriptPath,
   sha256,
+  startProcess,
   startServer,
 } from "./_helpers.ts";
 
@@ -474,6 +480,42 @@ Deno.test("HttpReader refuses a line that ends in LF alone, and a bare CR", asyn
   }
 });
 
+Deno.test("readChunkedBody() caps chunk extensions at 16 KiB a body (413), not per line", async () => {
+  const body = (sizeLine: string, count: number) =>
+    readChunkedBody(readerOf([encoder.encode(`${sizeLine}\r\nx\r\n`.repeat(count) + "0\r\n\r\n")]));
+  // 160 extensions of 100 bytes fit; 170 do not, each of them well under the line cap.
+  const extended = `1;e=${"a".repeat(98)}`;
+  assert.equal((await body(extended, 160)).length, 160);
+  await assert.rejects(body(extended, 170), { status: 413 });
+  // Zeros padding a size count too: they carry nothing either.
+  await assert.rejects(body(`${"0".repeat(4000)}1`, 5), { status: 413 });
+});
+
+Deno.test("readChunkedBody() holds a body of 1-byte chunks in one buffer: 300,000 of them fit a 32 MiB heap", async () => {
+  // Kept chunk by chunk, each byte cost over 200 bytes of heap: this ran out of memory.
+  const script = JSON.stringify(new URL("../scripts/http_raw_server.ts", import.meta.url).href);
+  const code = `
+    import { HttpReader, readChunkedBody } from ${script};
+    const wire = new TextEncoder().encode("1\\r\\nx\\r\\n".repeat(300000) + "0\\r\\n\\r\\n");
+    let at = 0;
+    const reader = new HttpReader({
+      read(buffer) {
+        if (at === wire.length) return Promise.resolve(null);
+        const count = Math.min(buffer.length, wire.length - at);
+        buffer.set(wire.subarray(at, at + count));
+        at += count;
+        return Promise.resolve(count);
+      },
+    });
+    console.log((await readChunkedBody(reader)).length);
+  `;
+  const result = await runDeno(["eval", "--v8-flags=--max-old-space-size=32", code], {
+    timeout: 60_000,
+  });
+  assert.equal(result.code, 0, result.stderr.slice(0, 500));
+  assert.equal(result.stdout.trim(), "300000");
+});
+
 // ---------------------------------------------------------------------------
 // The server: routes
 // ---------------------------------------------------------------------------
@@ -517,6 +559,12 @@ Deno.test("serveHttp: every route answers as documented", async () => {
       undefined,
       "",
     ]);
+    // 205: framed like any response, but with no content (RFC 9110 §15.3.6).
+    const reset = only(await exchange(port, get(host, "/status/205")));
+    assert.deepEqual(
+      [reset.status, field(reset, "content-length"), field(reset, "content-type"), reset.body],
+      [205, "0", undefined, ""],
+    );
     assert.equal(
       only(await exchange(port, get(host, "/status/405"))).headers.get("allow")?.[0],
       "GET, HEAD, OPTIONS",
@@ -872,6 +920,13 @@ Deno.test("serveHttp: each limit has its status, closes that connection, and oth
       413,
     ],
     [
+      "chunk extensions over 16 KiB in one body (CVE-2024-22019)",
+      `POST /echo HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked\r\n\r\n${
+        `1;e=${"x".repeat(100)}\r\nf\r\n`.repeat(200)
+      }0\r\n\r\n`,
+      413,
+    ],
+    [
       "trailers over the field limit",
       `POST /echo HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n${
         "T: 1\r\n".repeat(101)
@@ -895,12 +950,16 @@ Deno.test("serveHttp: each limit has its status, closes that connection, and oth
       `POST /echo HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n${
         "d".repeat(1000)
       }`,
+      // A body in 1-byte chunks, each with a short extension: 1000 of them.
+      `POST /echo HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${
+        "1;e=1\r\nd\r\n".repeat(1000)
+      }0\r\n\r\n`,
     ];
     assert.deepEqual(
       await Promise.all(
         atLimits.map(async (request) => only(await exchange(port, request)).status),
       ),
-      [404, 200, 200],
+      [404, 200, 200, 200],
     );
   } finally {
     await server.close();
@@ -955,6 +1014,96 @@ Deno.test("serveHttp: connections beyond maxConnections get 503, the others are 
   }
 });
 
+Deno.test("serveHttp: a request body slower than minBodyRate gets 408, however often its bytes come", async () => {
+  const server = startRaw({ idleTimeout: 300, minBodyRate: 100 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  let closed = false;
+  try {
+    // A byte every 50 ms: each read comes well within idleTimeout, but 20
+    // bytes a second is below the rate (slow POST, R.U.D.Y.).
+    await writeAll(
+      conn,
+      encoder.encode(`POST /echo HTTP/1.1\r\nHost: ${server.host}\r\nContent-Length: 1000\r\n\r\n`),
+    );
+    const reading = readUntilClosed(conn);
+    reading.then(() => closed = true, () => closed = true);
+    for (let i = 0; i < 1000 && !closed; i++) {
+      try {
+        await conn.write(encoder.encode("x"));
+      } catch {
+        break; // closed on us: the point
+      }
+      await sleep(50);
+    }
+    assert.equal(only(await reading).status, 408);
+    // A body that arrives at speed is not affected.
+    const fast = only(
+      await exchange(
+        server.port,
+        `POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n${
+          "f".repeat(100000)
+        }`,
+      ),
+    );
+    assert.equal(fast.status, 200);
+  } finally {
+    closed = true;
+    closeQuietly(conn);
+    await server.close();
+  }
+  assert.ok(
+    server.log.some((line) => line.includes("408: the request body did not arrive in time")),
+    server.log.join("\n"),
+  );
+});
+
+Deno.test("serveHttp: a response the page paces is not cut by idleTimeout; one the client stops reading is, and logged", async () => {
+  const server = startRaw({ idleTimeout: 150, maxBodySize: 12 * 1024 * 1024 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  try {
+    // 300 ms between chunks is the server's own doing, not an idle client.
+    const paced = only(await exchange(server.port, get(server.host, "/chunked?delay=300")));
+    assert.equal(paced.body, "This response came in chunks.\n");
+    // 12 MiB echoed to a client that reads none of it: more than the
+    // sockets' buffers hold, so a write stalls, and is timed out.
+    const body = new Uint8Array(12 * 1024 * 1024);
+    await writeAll(
+      conn,
+      encoder.encode(`POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n\r\n`),
+    );
+    await writeAll(conn, body);
+    const cut = (line: string) => line.includes("closed: it did not read the response in time");
+    for (let i = 0; i < 100 && !server.log.some(cut); i++) await sleep(100);
+    assert.ok(server.log.some(cut), server.log.join("\n"));
+  } finally {
+    closeQuietly(conn);
+    await server.close();
+  }
+});
+
+Deno.test("serveHttp: past 64 refusals at once, connections over maxConnections are closed without a 503", async () => {
+  const server = startRaw({ maxConnections: 1 });
+  const holder = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const extra: Deno.TcpConn[] = [];
+  try {
+    await sleep(100); // the holder is accepted
+    // Each 503 lingers up to a second, holding a descriptor; these come faster.
+    for (let i = 0; i < 150; i++) {
+      extra.push(await Deno.connect({ hostname: "127.0.0.1", port: server.port }));
+    }
+    const answers = await Promise.all(extra.map((conn) => readUntilClosed(conn)));
+    const told = answers.filter((text) => text !== "");
+    for (const text of told) assert.equal(only(text).status, 503);
+    assert.ok(told.length >= 1 && told.length < answers.length, `${told.length} got a 503`);
+    await writeAll(holder, encoder.encode(get(server.host, "/about")));
+    assert.equal(only(await readUntilClosed(holder)).status, 200);
+  } finally {
+    closeQuietly(holder);
+    for (const conn of extra) closeQuietly(conn);
+    await server.close();
+  }
+});
+
 Deno.test("serveHttp: shutdown finishes in-flight responses, closes idle connections, and resolves", async () => {
   const server = startRaw();
   const idle = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
@@ -976,6 +1125,44 @@ Deno.test("serveHttp: shutdown finishes in-flight responses, closes idle connect
     closeQuietly(idle);
     closeQuietly(busy);
   }
+});
+
+Deno.test("serveHttp: shutdown closes a request still in progress after shutdownGrace, and resolves", async () => {
+  const server = startRaw({ shutdownGrace: 200 });
+  const slow = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  let closed = false;
+  const trickle = (async () => {
+    for (let i = 0; i < 400 && !closed; i++) {
+      await sleep(50);
+      try {
+        await slow.write(encoder.encode("x"));
+      } catch {
+        return; // closed on us
+      }
+    }
+  })();
+  try {
+    await writeAll(
+      slow,
+      encoder.encode(
+        `POST /echo HTTP/1.1\r\nHost: ${server.host}\r\nContent-Length: 100000\r\n\r\n`,
+      ),
+    );
+    await sleep(200); // the body is arriving, a byte at a time
+    const closing = server.close();
+    assert.equal(await readUntilClosed(slow).finally(() => closed = true), "");
+    await closing;
+  } finally {
+    closed = true;
+    await trickle;
+    closeQuietly(slow);
+  }
+  assert.ok(
+    server.log.some((line) =>
+      line.includes("closed at shutdown, in the middle of the request body")
+    ),
+    server.log.join("\n"),
+  );
 });
 
 // ---------------------------------------------------------------------------
@@ -1383,6 +1570,37 @@ Deno.test("http_raw_server: `serve` answers, logs each request, and honours --he
     assert.equal(code, 0);
     assert.match(stdout, /"GET \/about HTTP\/1\.1" 200 \d+/);
     assert.match(stdout, /408: the request head did not arrive in time/);
+  }
+});
+
+Deno.test("http_raw_server: `serve` out of file descriptors (EMFILE) logs, waits, and serves again once they are free", async () => {
+  // 64 descriptors: the clients below take the last of them.
+  const path = scriptPath("http_raw_server");
+  const server = await startProcess("prlimit", [
+    "--nofile=64:64",
+    DENO,
+    "run",
+    "--no-prompt",
+    ...readHeader(path).runFlags,
+    path,
+    "serve",
+    "--port",
+    "0",
+  ], { scheme: "http" });
+  const clients: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 100; i++) {
+      clients.push(await Deno.connect({ hostname: "127.0.0.1", port: server.port }));
+    }
+    await sleep(500); // accept() fails meanwhile
+    for (const conn of clients) closeQuietly(conn);
+    const host = `127.0.0.1:${server.port}`;
+    assert.equal(only(await exchange(server.port, get(host, "/about"))).status, 200);
+  } finally {
+    for (const conn of clients) closeQuietly(conn);
+    const { code, stdout, stderr } = await server.stop();
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /^accept\(\) failed \(Too many open files.*\); trying again in 100 ms$/m);
   }
 });
 
