@@ -18,7 +18,8 @@ export interface DelimiterStreamOptions {
    */
   delimiter?: string | Uint8Array;
   /**
-   * The longest message accepted, in bytes, not counting the delimiter. A
+   * The longest message accepted, in bytes, not counting the delimiter (nor
+   * the CR that `trimCarriageReturn` removes before it). A
    * longer one errors the stream with {@linkcode FrameTooLargeError} as soon as
    * it is known to be too long, without buffering the rest.
    *
@@ -114,15 +115,20 @@ export class DelimiterStream implements TransformStream<Uint8Array, Uint8Array> 
         // before where the new bytes begin.
         let from = Math.max(0, pending.length - (delim.length - 1));
         for (let at = indexOf(data, delim, from); at !== -1; at = indexOf(data, delim, from)) {
-          if (at - start > maxLength) throw new FrameTooLargeError(maxLength, at - start);
+          // The cap is on the message, not its line ending: trim the CR first.
           let end = at;
           if (trimCarriageReturn && end > start && data[end - 1] === 0x0d) end--;
+          if (end - start > maxLength) throw new FrameTooLargeError(maxLength, end - start);
           enqueue(data.slice(start, end));
           start = from = at + delim.length;
         }
-        // What is left has no delimiter yet. Up to delim.length - 1 of it may
-        // be the first bytes of a delimiter, so only past that is it too long.
-        if (data.length - start > maxLength + delim.length - 1) {
+        // What is left has no delimiter yet. Its last bytes may be the start
+        // of the line ending: up to delim.length - 1 bytes of a delimiter, and
+        // a CR before them that trimCarriageReturn will remove. Only past
+        // those is it known to be too long.
+        const tail = data.subarray(Math.max(start, data.length - delim.length));
+        const ending = delim.length - 1 + (trimCarriageReturn && tail.includes(0x0d) ? 1 : 0);
+        if (data.length - start > maxLength + ending) {
           throw new FrameTooLargeError(maxLength, data.length - start);
         }
         pending = data.slice(start);

@@ -45,6 +45,18 @@ Deno.test("DelimiterStream accepts a line of exactly maxLength and refuses one b
   });
 });
 
+Deno.test("DelimiterStream with trimCarriageReturn does not count the CR against maxLength, whole or split", async () => {
+  const options = { maxLength: 5, trimCarriageReturn: true };
+  for (const chunks of [["12345\r\n"], ["12345\r", "\n"], ["12345", "\r", "\n"]]) {
+    assert.deepEqual(await split(chunks, options), ["12345"], JSON.stringify(chunks));
+  }
+  for (const chunks of [["123456\r\n"], ["123456\r", "\n"], ["123456", "\r\n"]]) {
+    await assert.rejects(split(chunks, options), FrameTooLargeError, JSON.stringify(chunks));
+  }
+  // A CR that is not the end of the line counts like any other byte.
+  await assert.rejects(split(["1234\r5\n"], options), FrameTooLargeError);
+});
+
 Deno.test("DelimiterStream treats an unterminated end as an error, or emits or drops it on request", async () => {
   await assert.rejects(split(["a\nrest"]), UnexpectedEofError);
   assert.deepEqual(await split(["a\nrest"], { unterminated: "emit" }), ["a", "rest"]);
@@ -117,6 +129,24 @@ Deno.test("DelimiterStream raises FrameTooLargeError for any line past the cap, 
         })().catch((e) => e);
         assert.ok(error instanceof FrameTooLargeError);
         assert.deepEqual(seen, lines);
+      },
+    ),
+  );
+});
+
+Deno.test("DelimiterStream with trimCarriageReturn accepts CRLF and LF lines of up to maxLength, however chunked (property)", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.string({ maxLength: 20 }), fc.boolean()), { maxLength: 10 }),
+      fc.array(fc.nat(300), { maxLength: 20 }),
+      async (lines, cuts) => {
+        const messages = lines.map(([text]) => text.replace(/[\r\n]/g, " "));
+        const endings = lines.map(([, crlf]) => crlf ? "\r\n" : "\n");
+        const wire = encoder.encode(messages.map((m, i) => m + endings[i]).join(""));
+        // The cap is exactly the longest message: every line must still pass.
+        const maxLength = Math.max(0, ...messages.map((m) => encoder.encode(m).length));
+        const out = await split(splitAt(wire, cuts), { maxLength, trimCarriageReturn: true });
+        assert.deepEqual(out, messages);
       },
     ),
   );

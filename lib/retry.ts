@@ -12,7 +12,7 @@ import { RetryError } from "./retry_error.ts";
  */
 export interface RetryOptions {
   /**
-   * How much the wait grows after each failed attempt.
+   * How much the wait grows after each failed attempt: a finite number >= 1.
    *
    * @default {2}
    */
@@ -167,7 +167,11 @@ export async function retry<T>(
   if (minTimeout > maxTimeout) {
     throw new TypeError(`minTimeout (${minTimeout}) must be <= maxTimeout (${maxTimeout})`);
   }
-  if (!(multiplier >= 1)) throw new TypeError(`multiplier must be >= 1, got ${multiplier}`);
+  // Infinity is refused, as std's retry() refuses it: it is no backoff (the
+  // second wait is already maxTimeout), and with minTimeout 0 the wait is NaN.
+  if (!(multiplier >= 1 && Number.isFinite(multiplier))) {
+    throw new TypeError(`multiplier must be a finite number >= 1, got ${multiplier}`);
+  }
   if (!(jitter >= 0 && jitter <= 1)) {
     throw new TypeError(`jitter must be from 0 to 1, got ${jitter}`);
   }

@@ -116,6 +116,13 @@ Deno.test("retry() refuses contradictory options with TypeError", async () => {
   await assert.rejects(retry(ok, { multiplier: 0.5 }), TypeError);
 });
 
+Deno.test("retry() refuses a multiplier that is not a finite number, as std's retry() does", async () => {
+  const ok = () => Promise.resolve(1);
+  for (const multiplier of [Infinity, NaN]) {
+    await assert.rejects(retry(ok, { multiplier }), TypeError, String(multiplier));
+  }
+});
+
 Deno.test("retry() waits what delayFor returns, given the error, attempt and computed wait", async () => {
   const seen: [string, number, number][] = [];
   const told: number[] = [];

@@ -36,7 +36,7 @@ flags:
   --port PORT       TCP port (default 7200; serve --port 0 picks any free port)
   --count N         clients: how many clients (default 5)
   --delay MS        clients: pause between bytes each client sends (default 40)
-  --idle-timeout S  serve: drop a client silent this long (default 10)
+  --idle-timeout S  serve: drop a client silent this long (default 10, at most 86400)
   -h, --help        show this help
 
 permissions:
@@ -47,7 +47,6 @@ permissions:
 const DEFAULT_PORT = 7200;
 const MAX_NAME = 256;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------
@@ -76,6 +75,11 @@ export class Gauge {
 export async function greet(conn: Deno.Conn, gauge: Gauge, idleTimeout = 10_000): Promise<void> {
   gauge.enter();
   const idle = setTimeout(() => conn.close(), idleTimeout);
+  // A read may end in the middle of a character ("é" is 2 bytes in UTF-8):
+  // with `stream: true` the decoder keeps those bytes for the next read. So
+  // each connection needs a decoder of its own; a shared one would hand one
+  // client's half character to another.
+  const decoder = new TextDecoder();
   try {
     await writeAll(conn, encoder.encode("your name?\n"));
     let name = "";
@@ -85,6 +89,7 @@ export async function greet(conn: Deno.Conn, gauge: Gauge, idleTimeout = 10_000)
       idle.refresh();
       if (name.length > MAX_NAME) throw new RangeError(`name longer than ${MAX_NAME}`);
     }
+    name += decoder.decode(); // the end: a character left unfinished becomes U+FFFD
     await writeAll(conn, encoder.encode(`hello, ${name}\n`));
   } catch {
     // A client that talks too long, too slowly, or hangs up: only that one is dropped.
@@ -131,7 +136,19 @@ export async function serveGreetings(
     return greet(conn, gauge, idleTimeout).finally(() => open.delete(conn));
   };
   try {
-    for await (const conn of listener) {
+    while (true) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        // A closed listener is our shutdown. Anything else (out of file
+        // descriptors, a client gone before we took it) is one failed accept(),
+        // as in tcp_echo.ts: wait for a descriptor to be freed, and go on.
+        if (error instanceof Deno.errors.BadResource) break;
+        console.error(`accept() failed (${(error as Error).message}); trying again in 100 ms`);
+        await sleep(100);
+        continue;
+      }
       if (mode === "one-at-a-time") {
         await serve(conn);
       } else {
@@ -139,8 +156,6 @@ export async function serveGreetings(
         serving.add(task);
       }
     }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) throw error;
   } finally {
     signal?.removeEventListener("abort", stop);
   }
@@ -178,8 +193,11 @@ export async function slowClient(
       await sleep(delay);
     }
     await conn.closeWrite();
+    // A decoder of our own, as in greet(): other clients decode at the same time.
+    const decoder = new TextDecoder();
     let reply = "";
     for await (const chunk of conn.readable) reply += decoder.decode(chunk, { stream: true });
+    reply += decoder.decode();
     return reply.trimEnd();
   } finally {
     try {
@@ -190,11 +208,12 @@ export async function slowClient(
 
 async function readQuestion(conn: Deno.Conn): Promise<void> {
   const buffer = new Uint8Array(64);
+  const decoder = new TextDecoder();
   let question = "";
   while (!question.endsWith("\n")) {
     const n = await conn.read(buffer);
     if (n === null) throw new Error("the server hung up before asking a name");
-    question += decoder.decode(buffer.subarray(0, n));
+    question += decoder.decode(buffer.subarray(0, n), { stream: true });
     if (question.length > 64) throw new Error("the server's question is too long");
   }
 }
@@ -230,13 +249,17 @@ export async function sendClients(
 // The command line
 // ---------------------------------------------------------------------------
 
+// setTimeout waits at most 2^31 - 1 ms (24.8 days); a longer delay becomes
+// 1 ms, and the timeout would fire at once. So a timeout is at most a day.
+const MAX_TIMEOUT_SECONDS = 86_400;
+
 const FLAGS = {
   mode: { type: "string", default: "concurrent" },
   host: { type: "string", default: "127.0.0.1" },
   port: { type: "number", default: DEFAULT_PORT, integer: true, min: 0, max: 65535 },
   count: { type: "number", default: 5, integer: true, min: 1, max: 1000 },
   delay: { type: "number", default: 40, min: 0, max: 10_000 },
-  "idle-timeout": { type: "number", default: 10, min: 0.001 },
+  "idle-timeout": { type: "number", default: 10, min: 0.001, max: MAX_TIMEOUT_SECONDS },
 } as const;
 
 async function main(args: string[]): Promise<void> {

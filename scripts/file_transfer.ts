@@ -45,7 +45,8 @@ flags:
   --port PORT          TCP port (default 7300; serve --port 0 picks any free port)
   --name NAME          send: the name to give the file there (default: FILE's own name)
   --max-size BYTES     serve: the largest file accepted (default 4294967296, 4 GiB)
-  --idle-timeout SECS  serve: drop a sender silent this long; send: wait this long for the verdict (default 30)
+  --idle-timeout SECS  serve: drop a sender silent this long; send: wait this long for the verdict
+                       (default 30, at most 86400)
   -h, --help           show this help
 
 permissions (each scoped to the one file or folder involved):
@@ -131,9 +132,13 @@ export class DirectoryStore implements FileStore {
 
   async begin(name: string): Promise<Upload> {
     const target = `${this.dir}/${name}`;
-    // A random suffix keeps two uploads of one name apart; the name is cut
-    // short so the temporary name stays within the 255-byte limit.
-    const temp = `${this.dir}/.${name.slice(0, 100)}.${crypto.randomUUID().slice(0, 8)}.part`;
+    // A random suffix keeps two uploads of one name apart. The name is cut
+    // short so the temporary name stays within the 255-byte limit: to 100
+    // bytes, not characters ("文" is 3 bytes in UTF-8, an emoji 4).
+    // encodeInto() stops before a character that would not fit whole, and
+    // says how much of the string it took.
+    const { read } = encoder.encodeInto(name, new Uint8Array(100));
+    const temp = `${this.dir}/.${name.slice(0, read)}.${crypto.randomUUID().slice(0, 8)}.part`;
     const file = await Deno.open(temp, { createNew: true, write: true });
     let closed = false;
     const close = () => {
@@ -415,13 +420,17 @@ export function progressReporter(total: number, write: (text: string) => void, t
 // The command line
 // ---------------------------------------------------------------------------
 
+// setTimeout waits at most 2^31 - 1 ms (24.8 days); a longer delay becomes
+// 1 ms, and the timeout would fire at once. So a timeout is at most a day.
+const MAX_TIMEOUT_SECONDS = 86_400;
+
 const FLAGS = {
   dir: { type: "string" },
   host: { type: "string", default: "127.0.0.1" },
   port: { type: "number", default: DEFAULT_PORT, integer: true, min: 0, max: 65535 },
   name: { type: "string" },
   "max-size": { type: "number", default: 2 ** 32, integer: true, min: 0 },
-  "idle-timeout": { type: "number", default: 30, min: 0.001 },
+  "idle-timeout": { type: "number", default: 30, min: 0.001, max: MAX_TIMEOUT_SECONDS },
 } as const;
 
 async function main(args: string[]): Promise<void> {
@@ -488,18 +497,26 @@ async function serve(hostname: string, port: number, store: FileStore, options: 
     for (const conn of open) conn.close();
   });
   const receiving: Promise<void>[] = [];
-  try {
-    for await (const conn of listener) {
-      const peer = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
-      open.add(conn);
-      receiving.push(
-        receiveFile(conn, store, options)
-          .then((outcome) => console.log(`${peer}: ${outcome}`))
-          .finally(() => open.delete(conn)),
-      );
+  while (true) {
+    let conn: Deno.TcpConn;
+    try {
+      conn = await listener.accept();
+    } catch (error) {
+      // A closed listener is our shutdown. Anything else (out of file
+      // descriptors, a sender gone before we took it) is one failed accept(),
+      // as in tcp_echo.ts: wait for a descriptor to be freed, and go on.
+      if (error instanceof Deno.errors.BadResource) break;
+      console.log(`accept() failed (${(error as Error).message}); trying again in 100 ms`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      continue;
     }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) throw error;
+    const peer = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
+    open.add(conn);
+    receiving.push(
+      receiveFile(conn, store, options)
+        .then((outcome) => console.log(`${peer}: ${outcome}`))
+        .finally(() => open.delete(conn)),
+    );
   }
   await Promise.all(receiving);
 }

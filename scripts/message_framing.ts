@@ -262,13 +262,21 @@ async function serve(hostname: string, port: number, framing: Framing, maxSize: 
     for (const conn of open) conn.close();
   });
   const handlers: Promise<void>[] = [];
-  try {
-    for await (const conn of listener) {
-      open.add(conn);
-      handlers.push(printMessages(conn, framing, maxSize).finally(() => open.delete(conn)));
+  while (true) {
+    let conn: Deno.TcpConn;
+    try {
+      conn = await listener.accept();
+    } catch (error) {
+      // A closed listener is our shutdown. Anything else (out of file
+      // descriptors, a client gone before we took it) is one failed accept(),
+      // as in tcp_echo.ts: wait for a descriptor to be freed, and go on.
+      if (error instanceof Deno.errors.BadResource) break;
+      console.log(`accept() failed (${(error as Error).message}); trying again in 100 ms`);
+      await pause(100);
+      continue;
     }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) throw error;
+    open.add(conn);
+    handlers.push(printMessages(conn, framing, maxSize).finally(() => open.delete(conn)));
   }
   await Promise.all(handlers);
 }

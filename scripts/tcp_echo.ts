@@ -38,9 +38,9 @@ usage:
 flags:
   --host HOST           serve: address to listen on; send: server to reach (default 127.0.0.1)
   --port PORT           TCP port (default 7007; serve --port 0 picks any free port)
-  --idle-timeout SECS   serve: close a connection idle this long (default 30)
+  --idle-timeout SECS   serve: close a connection idle this long (default 30, at most 86400)
   --max-connections N   serve: refuse connections beyond this many (default 4096)
-  --timeout SECS        send: give up on an echo after this long (default 10)
+  --timeout SECS        send: give up on an echo after this long (default 10, at most 86400)
   --quiet               serve: do not log connections
   -h, --help            show this help
 
@@ -91,7 +91,22 @@ export async function serveEcho(
   // it here, or one slow client would keep every other client waiting. Deno's
   // event loop runs all of them at once, on one thread.
   try {
-    for await (const conn of listener) {
+    while (true) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        // Closing the listener while accept() waits is how we stop.
+        if (error instanceof Deno.errors.BadResource || signal?.aborted) break;
+        // Anything else is one failed accept(), not a closed listener: a
+        // burst of clients took every file descriptor we may open (EMFILE),
+        // or a client reset its connection while it waited in the queue
+        // (Linux reports that as accept()'s own error). Log it, give a
+        // closing connection a moment to free its descriptor, and go on.
+        log(`accept() failed (${(error as Error).message}); trying again in 100 ms`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
       const peer = formatAddress(conn.remoteAddr);
       if (open.size >= maxConnections) {
         log(`${peer} refused: already ${open.size} connections`);
@@ -104,9 +119,6 @@ export async function serveEcho(
         .finally(() => open.delete(conn));
       open.set(conn, done);
     }
-  } catch (error) {
-    // Closing the listener while accept() waits is how we stop; anything else is real.
-    if (!(error instanceof Deno.errors.BadResource) && !signal?.aborted) throw error;
   } finally {
     signal?.removeEventListener("abort", stop);
   }
@@ -216,12 +228,16 @@ export async function connectEcho(hostname: string, port: number): Promise<Deno.
 // The command line
 // ---------------------------------------------------------------------------
 
+// setTimeout waits at most 2^31 - 1 ms (24.8 days); a longer delay becomes
+// 1 ms, and the timeout would fire at once. So a timeout is at most a day.
+const MAX_TIMEOUT_SECONDS = 86_400;
+
 const FLAGS = {
   host: { type: "string", default: "127.0.0.1" },
   port: { type: "number", default: DEFAULT_PORT, integer: true, min: 0, max: 65535 },
-  "idle-timeout": { type: "number", default: 30, min: 0.001 },
+  "idle-timeout": { type: "number", default: 30, min: 0.001, max: MAX_TIMEOUT_SECONDS },
   "max-connections": { type: "number", default: 4096, integer: true, min: 1 },
-  timeout: { type: "number", default: 10, min: 0.001 },
+  timeout: { type: "number", default: 10, min: 0.001, max: MAX_TIMEOUT_SECONDS },
   quiet: { type: "boolean" },
 } as const;
 
@@ -270,9 +286,13 @@ async function sendCommand(
       const { reply } = await withTimeout(() => echo(conn, message), timeoutSeconds * 1000);
       console.log(new TextDecoder().decode(reply).replace(/\n$/, ""));
     }
-  } finally {
-    await hangUp(conn);
+  } catch (error) {
+    // A server that did not echo in time will not send its FIN in time either:
+    // hangUp() would wait for it forever. After a failure, close outright.
+    conn.close();
+    throw error;
   }
+  await hangUp(conn);
 }
 
 async function* stdinLines(): AsyncGenerator<string> {

@@ -46,7 +46,7 @@ flags:
   --port PORT       UDP port (default 7007; serve --port 0 picks any free port)
   --drop-every N    serve: drop every Nth datagram received, to show a loss (default 0: never)
   --max-size BYTES  serve: drop datagrams longer than this (default 65527, the most UDP carries)
-  --timeout SECS    send: wait this long for each echo before sending again (default 0.5)
+  --timeout SECS    send: wait this long for an echo before sending again (default 0.5, at most 60)
   --attempts N      send: give up after this many sends of one message (default 5)
   --quiet           serve: do not log datagrams; send: do not log retries
   -h, --help        show this help
@@ -308,12 +308,15 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 // The command line
 // ---------------------------------------------------------------------------
 
+// --timeout is also the first pause before a resend, and retry() pauses at
+// most 60 s (its maxTimeout), so a longer one is refused here, as a usage
+// error. (That also keeps it far below what setTimeout can wait: 24.8 days.)
 const FLAGS = {
   host: { type: "string", default: "127.0.0.1" },
   port: { type: "number", default: DEFAULT_PORT, integer: true, min: 0, max: 65535 },
   "drop-every": { type: "number", default: 0, integer: true, min: 0 },
   "max-size": { type: "number", default: 65527, integer: true, min: 0, max: 65527 },
-  timeout: { type: "number", default: 0.5, min: 0.001 },
+  timeout: { type: "number", default: 0.5, min: 0.001, max: 60 },
   attempts: { type: "number", default: 5, integer: true, min: 1 },
   quiet: { type: "boolean" },
 } as const;

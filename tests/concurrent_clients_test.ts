@@ -9,7 +9,40 @@ import {
   serveGreetings,
   slowClient,
 } from "../scripts/concurrent_clients.ts";
+import { writeAll } from "../lib/write_all.ts";
 import { PEERS, peerTest, PYTHON, run, runScript, startServer } from "./_helpers.ts";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Read until the peer closes; returns what was read, as UTF-8. */
+async function readText(conn: Deno.Conn): Promise<string> {
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(1024);
+  let text = "";
+  for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+    text += decoder.decode(buffer.subarray(0, n), { stream: true });
+  }
+  return text + decoder.decode();
+}
+
+/** Read the server's question, up to its newline. */
+async function readQuestion(conn: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(64);
+  let question = "";
+  while (!question.endsWith("\n")) {
+    const n = await conn.read(buffer);
+    if (n === null) throw new Error("no question");
+    question += new TextDecoder().decode(buffer.subarray(0, n));
+  }
+}
+
+/** Write each [conn, byte] in turn, a pause after each, so each is a read of its own. */
+async function interleave(writes: [Deno.Conn, number][]): Promise<void> {
+  for (const [conn, byte] of writes) {
+    await writeAll(conn, Uint8Array.of(byte));
+    await sleep(50);
+  }
+}
 
 function round(mode: Mode, count: number, idleTimeout = 10_000) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -67,6 +100,88 @@ Deno.test("concurrent_clients: a name over the cap is refused without an answer"
   const reply = await slowClient("127.0.0.1", server.port, "x".repeat(300), 0).catch((e) => e);
   await server.finish();
   assert.ok(reply === "" || reply instanceof Error, String(reply));
+});
+
+Deno.test("concurrent_clients: two clients sending names split mid-character each get their own name back", async () => {
+  const server = round("concurrent", 2);
+  const a = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const b = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  try {
+    await Promise.all([readQuestion(a), readQuestion(b)]);
+    // "é" is C3 A9 in UTF-8, "ü" is C3 BC: the server reads each half
+    // separately, one client's between the other's.
+    await interleave([[a, 0xc3], [b, 0xc3], [a, 0xa9], [b, 0xbc]]);
+    await a.closeWrite();
+    await b.closeWrite();
+    assert.deepEqual(await Promise.all([readText(a), readText(b)]), ["hello, é\n", "hello, ü\n"]);
+  } finally {
+    a.close();
+    b.close();
+    await server.finish();
+  }
+});
+
+Deno.test("concurrent_clients: a name that ends mid-character is answered with U+FFFD, and does not spill into the next", async () => {
+  const server = round("one-at-a-time", 2);
+  try {
+    for (
+      const [bytes, expected] of [[[0x61, 0xc3], "hello, a\uFFFD\n"], [
+        [0xa9],
+        "hello, \uFFFD\n",
+      ]] as const
+    ) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      await readQuestion(conn);
+      await writeAll(conn, Uint8Array.from(bytes));
+      await conn.closeWrite();
+      assert.equal(await readText(conn), expected);
+      conn.close();
+    }
+  } finally {
+    await server.finish();
+  }
+});
+
+Deno.test("concurrent_clients: two slowClients each decode their own reply, split mid-character", async () => {
+  // A server of our own that answers both clients a byte at a time, interleaved.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    const conns = [await listener.accept(), await listener.accept()];
+    try {
+      for (const conn of conns) await writeAll(conn, new TextEncoder().encode("your name?\n"));
+      for (const conn of conns) await readText(conn);
+      const [a, b] = conns;
+      await interleave([[a, 0xc3], [b, 0xc3], [a, 0xa9], [b, 0xbc]]);
+    } finally {
+      for (const conn of conns) conn.close();
+    }
+  })();
+  const port = listener.addr.port;
+  const replies = await Promise.all([
+    slowClient("127.0.0.1", port, "a", 0),
+    slowClient("127.0.0.1", port, "b", 0),
+  ]);
+  await serving;
+  listener.close();
+  assert.deepEqual(replies.sort(), ["é", "ü"]);
+});
+
+Deno.test("concurrent_clients: an --idle-timeout longer than a timer can wait is a usage error, exit 2", async () => {
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = String(busy.addr.port);
+    const result = await runScript("concurrent_clients", [
+      "serve",
+      "--port",
+      port,
+      "--idle-timeout",
+      "3000000",
+    ], { timeout: 10_000 });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /^error: --idle-timeout must be a number from 0\.001 to 86400/);
+  } finally {
+    busy.close();
+  }
 });
 
 Deno.test("concurrent_clients: the demo contrasts the two servers", async () => {

@@ -84,6 +84,46 @@ Deno.test("file_transfer: any name holding a separator is refused (property)", (
   );
 });
 
+Deno.test("file_transfer: a long name in many-byte characters gets a temp name within 255 bytes", async () => {
+  const target = await Deno.makeTempDir();
+  try {
+    // 246 and 252 bytes: valid names, but their first 100 characters are far
+    // more than 100 bytes ("文" takes 3, "😀" 4).
+    for (const name of ["文".repeat(82), "😀".repeat(63), "a".repeat(99) + "é".repeat(78)]) {
+      assert.equal(problemWithName(name), undefined);
+      const upload = await new DirectoryStore(target).begin(name);
+      const [temp] = await listDir(target);
+      assert.ok(new TextEncoder().encode(temp).length <= 255, temp);
+      assert.ok(!temp.includes("\uFFFD"), `a character was cut in two: ${temp}`);
+      assert.ok(name.startsWith(temp.slice(1, temp.lastIndexOf(".", temp.length - 6))), temp);
+      await upload.write(new TextEncoder().encode("x"));
+      await upload.commit();
+      assert.deepEqual(await listDir(target), [name]);
+      await Deno.remove(`${target}/${name}`);
+    }
+  } finally {
+    await Deno.remove(target, { recursive: true });
+  }
+});
+
+Deno.test("file_transfer: an --idle-timeout longer than a timer can wait is a usage error, exit 2", async () => {
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = String(busy.addr.port);
+    const result = await runScript("file_transfer", [
+      "serve",
+      "--port",
+      port,
+      "--idle-timeout",
+      "3000000",
+    ], { timeout: 10_000 });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /^error: --idle-timeout must be a number from 0\.001 to 86400/);
+  } finally {
+    busy.close();
+  }
+});
+
 Deno.test("file_transfer: the CLI sends 0 B, 1 B and 100 MiB byte-exact, with scoped permissions, leaving no temp file", async () => {
   const source = await Deno.makeTempDir();
   const target = await Deno.makeTempDir();

@@ -72,6 +72,22 @@ Deno.test("message_framing: a message over the cap fails the receiver with Frame
   }
 });
 
+Deno.test("message_framing: a CRLF line of exactly the cap is accepted: the CR is not counted", async () => {
+  for (const writes of [["abcde\r\n"], ["abcde\r", "\n"]]) {
+    const { sender, receiver } = await loopbackPair();
+    const received = Array.fromAsync(receiveMessages(receiver, "line", 5));
+    for (const text of writes) {
+      await writeAll(sender, encoder.encode(text));
+      await new Promise((resolve) => setTimeout(resolve, 20)); // a read of its own
+    }
+    sender.close();
+    assert.deepEqual(await received, [encoder.encode("abcde")], JSON.stringify(writes));
+    try {
+      receiver.close();
+    } catch { /* the line reader closes it at the end of its stream */ }
+  }
+});
+
 Deno.test("message_framing: the demo shows merged reads, both fixes and a partial write", async () => {
   const { code, stdout, stderr } = await runScript("message_framing");
   assert.equal(code, 0, stderr);

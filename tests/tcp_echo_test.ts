@@ -3,14 +3,18 @@
 
 import assert from "node:assert/strict";
 import { connectEcho, echo, hangUp, serveEcho } from "../scripts/tcp_echo.ts";
+import { withTimeout } from "../lib/with_timeout.ts";
 import {
+  DENO,
   freePort,
   PEERS,
   peerTest,
   PYTHON,
   randomBytes,
+  readHeader,
   run,
   runScript,
+  scriptPath,
   sha256,
   startServer,
 } from "./_helpers.ts";
@@ -232,6 +236,101 @@ Deno.test("tcp_echo: `serve` on a port in use is one error line, exit 1", async 
     assert.match(result.stderr, /^error: address already in use/);
   } finally {
     listener.close();
+  }
+});
+
+Deno.test("tcp_echo: `send --timeout` to a server that never echoes is one error line, exit 1", async () => {
+  // A server that accepts, then neither reads, writes nor closes.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) held.push(conn);
+  })();
+  try {
+    const port = String(listener.addr.port);
+    const result = await runScript("tcp_echo", ["send", "--port", port, "--timeout", "0.3", "x"], {
+      timeout: 10_000,
+    });
+    assert.equal(result.timedOut, false, "send went on waiting after its timeout");
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, "");
+    assert.match(result.stderr, /^error: timed out \(timed out after 300 ms\)[^\n]*\n$/);
+  } finally {
+    listener.close();
+    await accepting;
+    for (const conn of held) conn.close();
+  }
+});
+
+Deno.test("tcp_echo: a timeout longer than a timer can wait is a usage error, exit 2", async () => {
+  // 3,000,000 s is past setTimeout's limit (2^31 - 1 ms), which would fire at once.
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    for (
+      const args of [
+        ["serve", "--port", String(busy.addr.port), "--idle-timeout", "3000000"],
+        ["send", "--port", String(freePort()), "--timeout", "3000000", "x"],
+      ]
+    ) {
+      const { code, stderr } = await runScript("tcp_echo", args, { timeout: 10_000 });
+      assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
+      assert.match(stderr, /^error: --(idle-)?timeout must be a number from 0\.001 to 86400/);
+    }
+  } finally {
+    busy.close();
+  }
+});
+
+Deno.test("tcp_echo: `serve` out of file descriptors logs the failed accept() and keeps serving", async () => {
+  // With at most 64 descriptors, 100 clients at once use up the server's:
+  // the kernel completes each connect, but accept() fails with EMFILE. Once
+  // those clients leave, the server must accept and echo again.
+  const path = scriptPath("tcp_echo");
+  const flags = readHeader(path).runFlags;
+  const limited = ["-c", 'ulimit -n 64 && exec "$@"', "sh", DENO, "run", "--no-prompt", ...flags];
+  const server = new Deno.Command("sh", {
+    args: [...limited, path, "serve", "--port", "0"],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(server.stderr).text();
+  const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let stdout = "";
+  const waitFor = (pattern: RegExp) =>
+    withTimeout(async () => {
+      while (!pattern.test(stdout)) {
+        const { value, done } = await reader.read();
+        if (done) return false;
+        stdout += value;
+      }
+      return true;
+    }, 15_000);
+  const clients: Deno.Conn[] = [];
+  try {
+    if (!await waitFor(/listening on tcp:\/\/127\.0\.0\.1:\d+/)) assert.fail(await stderr);
+    const port = Number(stdout.match(/:(\d+)\n/)![1]);
+    for (let i = 0; i < 100; i++) clients.push(await connectEcho("127.0.0.1", port));
+    if (!await waitFor(/accept\(\) failed \(Too many open files/)) {
+      assert.fail(`the server stopped: ${await stderr}`);
+    }
+    for (const conn of clients.splice(0)) conn.close();
+    const conn = await connectEcho("127.0.0.1", port);
+    const { reply } = await withTimeout(() => echo(conn, new Uint8Array([4, 2])), 10_000);
+    assert.deepEqual(reply, new Uint8Array([4, 2]));
+    await hangUp(conn);
+    server.kill("SIGTERM");
+    const { code } = await server.status;
+    assert.equal(code, 0, await stderr);
+  } finally {
+    for (const conn of clients) conn.close();
+    try {
+      server.kill("SIGKILL");
+    } catch { /* exited */ }
+    await server.status;
+    await reader.cancel();
+    await stderr;
   }
 });
 

@@ -296,6 +296,22 @@ Deno.test("udp_echo.ts send to a port where nothing listens: exit 1, one error l
   assert.match(quiet.stderr, /^error: gave up after 2 attempts[^\n]*\n$/);
 });
 
+Deno.test("udp_echo.ts send --timeout over 60 s is a usage error, exit 2", async () => {
+  // Each wait is also retry()'s first pause, which is at most 60 s.
+  for (const timeout of ["61", "3000000"]) {
+    const result = await runScript("udp_echo", [
+      "send",
+      "--port",
+      String(freeUdpPort()),
+      "--timeout",
+      timeout,
+      "hello",
+    ]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /^error: --timeout must be a number from 0\.001 to 60, got /);
+  }
+});
+
 Deno.test("udp_echo.ts without net permission: one error line naming it", async () => {
   const result = await runScript("udp_echo", [], { flags: ["--unstable-net"] });
   assert.equal(result.code, 1);
