@@ -12,8 +12,9 @@
  * - Command line: {@linkcode parseFlags}, {@linkcode UsageError},
  *   {@linkcode runMain}, {@linkcode describeError},
  *   {@linkcode listeningBanner}, {@linkcode shutdownSignal}.
- * - Sockets: {@linkcode formatAddress}, {@linkcode listenUdp} (with a clear
- *   word when `--unstable-net` is missing), {@linkcode localAddressFor}.
+ * - Sockets: {@linkcode acceptConnections} (an accept loop that outlives a
+ *   failed accept()), {@linkcode formatAddress}, {@linkcode listenUdp} (with a
+ *   clear word when `--unstable-net` is missing), {@linkcode localAddressFor}.
  *
  * @example
  * ```ts
@@ -47,6 +48,7 @@ export * from "./run_main.ts";
 export * from "./describe_error.ts";
 export * from "./listening_banner.ts";
 export * from "./shutdown_signal.ts";
+export * from "./accept_connections.ts";
 export * from "./format_address.ts";
 export * from "./listen_udp.ts";
 export * from "./local_address_for.ts";

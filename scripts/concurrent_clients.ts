@@ -15,6 +15,7 @@
  * prints when each was answered. Taught in notebooks/06_concurrent_clients.ipynb.
  */
 
+import { acceptConnections } from "../lib/accept_connections.ts";
 import { parseFlags } from "../lib/parse_flags.ts";
 import { writeAll } from "../lib/write_all.ts";
 import { listeningBanner } from "../lib/listening_banner.ts";
@@ -135,20 +136,12 @@ export async function serveGreetings(
     open.add(conn);
     return greet(conn, gauge, idleTimeout).finally(() => open.delete(conn));
   };
+  // A closed listener is our shutdown; a failed accept() (out of file
+  // descriptors, say) is logged and tried again, as in tcp_echo.ts.
+  const onError = (error: Error) =>
+    console.error(`accept() failed (${error.message}); trying again in 100 ms`);
   try {
-    while (true) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        // A closed listener is our shutdown. Anything else (out of file
-        // descriptors, a client gone before we took it) is one failed accept(),
-        // as in tcp_echo.ts: wait for a descriptor to be freed, and go on.
-        if (error instanceof Deno.errors.BadResource) break;
-        console.error(`accept() failed (${(error as Error).message}); trying again in 100 ms`);
-        await sleep(100);
-        continue;
-      }
+    for await (const conn of acceptConnections(listener, { onError })) {
       if (mode === "one-at-a-time") {
         await serve(conn);
       } else {

@@ -26,6 +26,7 @@
  * Taught cell by cell in notebooks/08_dns_lookup.ipynb.
  */
 
+import { acceptConnections } from "../lib/accept_connections.ts";
 import { parseFlags } from "../lib/parse_flags.ts";
 import { type Reader, readExactly } from "../lib/read_exactly.ts";
 import { writeAll } from "../lib/write_all.ts";
@@ -1962,7 +1963,11 @@ export async function serveDns(sockets: DnsSockets, options: DnsServerOptions = 
   const tcpLoop = async () => {
     const open: Promise<void>[] = [];
     try {
-      for await (const conn of sockets.tcp) {
+      // acceptConnections (lib) ends when shutdown closes the listener, and
+      // outlives a failed accept() (out of file descriptors, say).
+      const onError = (error: Error) =>
+        log(`tcp: accept() failed (${error.message}); trying again`);
+      for await (const conn of acceptConnections(sockets.tcp, { onError })) {
         const from = `tcp ${formatAddr(conn.remoteAddr)}`;
         if (connections.size >= maxConnections) {
           log(`${from}: refused, already ${connections.size} connections`);

@@ -19,6 +19,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { acceptConnections } from "../lib/accept_connections.ts";
 import { encodeFrame } from "../lib/encode_frame.ts";
 import { readFrame } from "../lib/read_frame.ts";
 import { FrameTooLargeError } from "../lib/frame_too_large_error.ts";
@@ -497,19 +498,11 @@ async function serve(hostname: string, port: number, store: FileStore, options: 
     for (const conn of open) conn.close();
   });
   const receiving: Promise<void>[] = [];
-  while (true) {
-    let conn: Deno.TcpConn;
-    try {
-      conn = await listener.accept();
-    } catch (error) {
-      // A closed listener is our shutdown. Anything else (out of file
-      // descriptors, a sender gone before we took it) is one failed accept(),
-      // as in tcp_echo.ts: wait for a descriptor to be freed, and go on.
-      if (error instanceof Deno.errors.BadResource) break;
-      console.log(`accept() failed (${(error as Error).message}); trying again in 100 ms`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      continue;
-    }
+  // A closed listener is our shutdown; a failed accept() (out of file
+  // descriptors, say) is logged and tried again, as in tcp_echo.ts.
+  const onError = (error: Error) =>
+    console.log(`accept() failed (${error.message}); trying again in 100 ms`);
+  for await (const conn of acceptConnections(listener, { onError })) {
     const peer = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
     open.add(conn);
     receiving.push(

@@ -20,6 +20,7 @@
  * exchanges. Built up cell by cell in notebooks/10_http_raw_server.ipynb.
  */
 
+import { acceptConnections } from "../lib/accept_connections.ts";
 import { BufferedReader } from "../lib/buffered_reader.ts";
 import type { Reader } from "../lib/read_exactly.ts";
 import { FrameTooLargeError } from "../lib/frame_too_large_error.ts";
@@ -1532,10 +1533,8 @@ export async function serveHttp(
   // request body or a response gets shutdownGrace to finish it, with
   // `Connection: close`; then it is closed too, finished or not, so that no
   // slow client can hold the server up (SIGTERM must end it).
-  let stopping = false;
   let graceTimer: ReturnType<typeof setTimeout> | undefined;
   const stop = () => {
-    stopping = true;
     closeQuietly(listener);
     for (const connection of open.keys()) {
       if (connection.phase === "idle" || connection.phase === "head") {
@@ -1560,22 +1559,16 @@ export async function serveHttp(
   if (signal?.aborted) stop();
   signal?.addEventListener("abort", stop, { once: true });
 
+  // The accept loop ends when stop() closes the listener. A failed accept()
+  // is the system short of something for a moment: out of file descriptors
+  // (EMFILE) while clients hold them all, say. The clients waiting in the
+  // kernel's backlog, and the ones being served, are better off if the server
+  // waits a little and tries again (acceptConnections, from lib, does).
+  const onError = (error: Error) =>
+    log(`accept() failed (${errorText(error)}); trying again in ${ACCEPT_RETRY_MS} ms`);
+  const accepted = acceptConnections(listener, { onError, retryDelay: ACCEPT_RETRY_MS, signal });
   try {
-    while (true) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        // Closing the listener while accept() waits is how we stop.
-        if (stopping || error instanceof Deno.errors.BadResource) break;
-        // Anything else is the system short of something for a moment: out
-        // of file descriptors (EMFILE) while clients hold them all, say. The
-        // clients waiting in the kernel's backlog, and the ones being served,
-        // are better off if the server waits a little and tries again.
-        log(`accept() failed (${errorText(error)}); trying again in ${ACCEPT_RETRY_MS} ms`);
-        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
-        continue;
-      }
+    for await (const conn of accepted) {
       if (open.size >= maxConnections) {
         if (refused.size >= MAX_REFUSING) {
           closeQuietly(conn);

@@ -18,6 +18,7 @@
  * Taught cell by cell in notebooks/03_message_framing.ipynb.
  */
 
+import { acceptConnections } from "../lib/accept_connections.ts";
 import { DelimiterStream } from "../lib/delimiter_stream.ts";
 import { encodeFrame } from "../lib/encode_frame.ts";
 import { readFrame } from "../lib/read_frame.ts";
@@ -262,19 +263,11 @@ async function serve(hostname: string, port: number, framing: Framing, maxSize: 
     for (const conn of open) conn.close();
   });
   const handlers: Promise<void>[] = [];
-  while (true) {
-    let conn: Deno.TcpConn;
-    try {
-      conn = await listener.accept();
-    } catch (error) {
-      // A closed listener is our shutdown. Anything else (out of file
-      // descriptors, a client gone before we took it) is one failed accept(),
-      // as in tcp_echo.ts: wait for a descriptor to be freed, and go on.
-      if (error instanceof Deno.errors.BadResource) break;
-      console.log(`accept() failed (${(error as Error).message}); trying again in 100 ms`);
-      await pause(100);
-      continue;
-    }
+  // A closed listener is our shutdown; a failed accept() (out of file
+  // descriptors, say) is logged and tried again, as in tcp_echo.ts.
+  const onError = (error: Error) =>
+    console.log(`accept() failed (${error.message}); trying again in 100 ms`);
+  for await (const conn of acceptConnections(listener, { onError })) {
     open.add(conn);
     handlers.push(printMessages(conn, framing, maxSize).finally(() => open.delete(conn)));
   }

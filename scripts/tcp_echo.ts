@@ -16,6 +16,7 @@
  * Taught cell by cell in notebooks/01_tcp_echo.ipynb.
  */
 
+import { acceptConnections } from "../lib/accept_connections.ts";
 import { parseFlags } from "../lib/parse_flags.ts";
 import { readExactly } from "../lib/read_exactly.ts";
 import { writeAll } from "../lib/write_all.ts";
@@ -90,23 +91,15 @@ export async function serveEcho(
   // The accept loop. Each connection gets its own echo loop; we do not await
   // it here, or one slow client would keep every other client waiting. Deno's
   // event loop runs all of them at once, on one thread.
+  //
+  // acceptConnections (lib) is `for await (const conn of listener)` that
+  // ends only when the listener closes. A failed accept() (a burst of clients
+  // took every file descriptor we may open, EMFILE) is logged, and after a
+  // pause the loop goes on, instead of ending the server for everyone.
+  const onError = (error: Error) =>
+    log(`accept() failed (${error.message}); trying again in 100 ms`);
   try {
-    while (true) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        // Closing the listener while accept() waits is how we stop.
-        if (error instanceof Deno.errors.BadResource || signal?.aborted) break;
-        // Anything else is one failed accept(), not a closed listener: a
-        // burst of clients took every file descriptor we may open (EMFILE),
-        // or a client reset its connection while it waited in the queue
-        // (Linux reports that as accept()'s own error). Log it, give a
-        // closing connection a moment to free its descriptor, and go on.
-        log(`accept() failed (${(error as Error).message}); trying again in 100 ms`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
+    for await (const conn of acceptConnections(listener, { onError, signal })) {
       const peer = formatAddress(conn.remoteAddr);
       if (open.size >= maxConnections) {
         log(`${peer} refused: already ${open.size} connections`);
