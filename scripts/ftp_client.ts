@@ -34,6 +34,7 @@ import { writeAll, type Writer } from "../lib/write_all.ts";
 import { parseFlags } from "../lib/parse_flags.ts";
 import { runMain } from "../lib/run_main.ts";
 import { UsageError } from "../lib/usage_error.ts";
+import { describeError } from "../lib/describe_error.ts";
 import { formatAddress } from "../lib/format_address.ts";
 import { MemoryFileSystem, sampleFiles, serveFtp } from "./ftp_server.ts";
 
@@ -46,7 +47,7 @@ usage:
                                        deletes, printing the control-channel conversation
   ftp_client.ts list [PATH]            list a folder (MLSD where the server offers it, else LIST)
   ftp_client.ts get REMOTE [LOCAL]     download (LOCAL: a file, a folder, or - for stdout)
-  ftp_client.ts put LOCAL [REMOTE]     upload
+  ftp_client.ts put LOCAL [REMOTE]     upload (REMOTE: a file, or a folder ending in /)
   ftp_client.ts rm PATH                delete a file (DELE)
   ftp_client.ts mkdir PATH             make a folder (MKD)
   ftp_client.ts rmdir PATH             remove an empty folder (RMD)
@@ -1329,13 +1330,23 @@ export class FtpClient {
     }
   }
 
+  // Only the server may connect: anyone else who races it to the port (to
+  // feed us a forged file, or take an upload: RFC 2577 §8, "port stealing")
+  // is hung up on, and we wait on for the server's own address.
   async #accept(listener: Deno.TcpListener): Promise<Deno.TcpConn> {
+    const server = this.#tcp.remoteAddr.hostname;
+    const fromServer = async () => {
+      while (true) {
+        const conn = await listener.accept();
+        if (conn.remoteAddr.hostname === server) return conn;
+        this.#log(
+          `# refused a data connection from ${formatAddress(conn.remoteAddr)}: not ${server}`,
+        );
+        conn.close();
+      }
+    };
     try {
-      return await this.#within(
-        listener.accept(),
-        this.#timeout,
-        "data connection from the server",
-      );
+      return await this.#within(fromServer(), this.#timeout, "data connection from the server");
     } finally {
       listener.close();
     }
@@ -1828,7 +1839,10 @@ async function putFile(
   remote: string | undefined,
   settings: Settings,
 ): Promise<void> {
-  const target = remote ?? baseName(local);
+  // A remote name that is empty (ftp://host/) or ends in "/" names a folder:
+  // the file goes into it under its own name, as with curl -T.
+  let target = remote ?? "";
+  if (target === "" || target.endsWith("/")) target += baseName(local);
   const file = await Deno.open(local);
   try {
     const { size } = await file.stat();
@@ -1874,6 +1888,30 @@ const SHELL_HELP = `commands: ls [PATH], dir [PATH], nlst [PATH], cd PATH, cdup,
   get REMOTE [LOCAL], put LOCAL [REMOTE], rm PATH, mkdir PATH, rmdir PATH, mv FROM TO,
   size PATH, ascii, binary, syst, feat, noop, quote LINE, help, quit (or bye, exit)`;
 
+// Each command's usage, and how many words may follow its name: [min, max].
+const SHELL_COMMANDS: Record<string, [string, number, number]> = {
+  ls: ["ls [PATH]", 0, 1],
+  dir: ["dir [PATH]", 0, 1],
+  nlst: ["nlst [PATH]", 0, 1],
+  cd: ["cd PATH", 1, 1],
+  cdup: ["cdup", 0, 0],
+  pwd: ["pwd", 0, 0],
+  get: ["get REMOTE [LOCAL]", 1, 2],
+  put: ["put LOCAL [REMOTE]", 1, 2],
+  rm: ["rm PATH", 1, 1],
+  mkdir: ["mkdir PATH", 1, 1],
+  rmdir: ["rmdir PATH", 1, 1],
+  mv: ["mv FROM TO", 2, 2],
+  size: ["size PATH", 1, 1],
+  ascii: ["ascii", 0, 0],
+  binary: ["binary", 0, 0],
+  syst: ["syst", 0, 0],
+  feat: ["feat", 0, 0],
+  noop: ["noop", 0, 0],
+  quote: ["quote LINE", 1, Infinity], // the rest of the line, as it is
+  help: ["help", 0, 0],
+};
+
 async function shell(client: FtpClient, settings: Settings): Promise<void> {
   const tty = Deno.stdin.isTerminal();
   const input = new BufferedReader(Deno.stdin);
@@ -1887,13 +1925,32 @@ async function shell(client: FtpClient, settings: Settings): Promise<void> {
     try {
       if (verb !== undefined) await shellCommand(client, settings, verb, words, text);
     } catch (error) {
-      // A refusal (550 and the like) is part of a session; a lost connection ends it.
-      const refusal = error instanceof FtpError && error.code !== 421;
-      if (!refusal && !(error instanceof TypeError)) throw error;
-      console.log(`error: ${error.message}`);
+      if (!sessionGoesOn(error)) throw error;
+      console.log(`error: ${describeError(error)}`);
     }
     prompt();
   }
+}
+
+// A refusal (550 and the like) is part of a session, and so is a local file
+// that cannot be read or written, or a mistyped command: say so, and read
+// the next one. A lost connection, a timeout or a 421 (the server is
+// closing) ends it. The cause may be wrapped ("the download of x stopped").
+function sessionGoesOn(error: unknown): boolean {
+  const { errors } = Deno;
+  const local = [
+    errors.NotFound,
+    errors.AlreadyExists,
+    errors.IsADirectory,
+    errors.NotADirectory,
+    errors.PermissionDenied,
+    errors.NotCapable,
+  ];
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    if (cause instanceof FtpError) return cause.code !== 421;
+    if (cause instanceof TypeError || local.some((kind) => cause instanceof kind)) return true;
+  }
+  return false;
 }
 
 async function shellCommand(
@@ -1903,9 +1960,13 @@ async function shellCommand(
   words: string[],
   text: string,
 ): Promise<void> {
-  const need = (count: number, usage: string) => {
-    if (words.length < count || words.length > count + 1) throw new TypeError(`usage: ${usage}`);
-  };
+  // Too few words or too many is a usage error, before anything is sent:
+  // `rm a b` must not delete a and forget b.
+  if (!Object.hasOwn(SHELL_COMMANDS, verb)) {
+    throw new TypeError(`unknown command "${verb}"; "help" lists them`);
+  }
+  const [usage, min, max] = SHELL_COMMANDS[verb];
+  if (words.length < min || words.length > max) throw new TypeError(`usage: ${usage}`);
   switch (verb) {
     case "ls":
     case "dir":
@@ -1914,32 +1975,24 @@ async function shellCommand(
       for (const name of await client.nlst(words[0])) console.log(name);
       return;
     case "cd":
-      need(1, "cd PATH");
       return await client.cwd(words[0]);
     case "cdup":
       return await client.cdup();
     case "pwd":
       return console.log(await client.pwd());
     case "get":
-      need(1, "get REMOTE [LOCAL]");
       return await getFile(client, words[0], words[1], settings);
     case "put":
-      need(1, "put LOCAL [REMOTE]");
       return await putFile(client, words[0], words[1], settings);
     case "rm":
-      need(1, "rm PATH");
       return await client.delete(words[0]);
     case "mkdir":
-      need(1, "mkdir PATH");
       return console.log(await client.mkdir(words[0]));
     case "rmdir":
-      need(1, "rmdir PATH");
       return await client.rmdir(words[0]);
     case "mv":
-      need(2, "mv FROM TO");
       return await client.rename(words[0], words[1]);
     case "size":
-      need(1, "size PATH");
       return await showSize(client, words[0]);
     case "ascii":
     case "binary":
@@ -1959,8 +2012,6 @@ async function shellCommand(
     }
     case "help":
       return console.log(SHELL_HELP);
-    default:
-      throw new TypeError(`unknown command "${verb}"; "help" lists them`);
   }
 }
 

@@ -28,7 +28,9 @@
 
 import tls from "node:tls";
 import { Duplex } from "node:stream";
+import { acceptConnections } from "../lib/accept_connections.ts";
 import { BufferedReader } from "../lib/buffered_reader.ts";
+import type { Reader } from "../lib/read_exactly.ts";
 import { FrameTooLargeError } from "../lib/frame_too_large_error.ts";
 import { UnexpectedEofError } from "../lib/unexpected_eof_error.ts";
 import { writeAll } from "../lib/write_all.ts";
@@ -54,7 +56,8 @@ flags:
   --user NAME:PASSWORD     a user who may write (anonymous users may only read)
   --no-anonymous           refuse anonymous logins
   --cert FILE --key FILE   PEM certificate and key: offer explicit FTPS (AUTH TLS)
-  --idle-timeout SECS      close a control connection silent this long (default 300)
+  --idle-timeout SECS      close a control connection silent this long, or one whose
+                           replies go unread this long (default 300)
   --data-timeout SECS      give up on a data connection idle this long (default 60)
   --max-connections N      refuse clients beyond this many (default 100)
   --max-line BYTES         the longest command line accepted (default 4096)
@@ -358,6 +361,10 @@ export class MemoryFileSystem implements FtpFileSystem {
         commit: () =>
           Promise.resolve().then(() => {
             this.#folder(parentOf(path)); // still there?
+            // A folder made under that name meanwhile stays (with all in it).
+            if (this.#nodes.get(path)?.type === "dir") {
+              throw new Deno.errors.IsADirectory(`${path}: a folder`);
+            }
             const data = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
             let offset = 0;
             for (const part of parts) {
@@ -593,6 +600,9 @@ export class DirectoryFileSystem implements FtpFileSystem {
 
   async rename(from: string, to: string): Promise<void> {
     if (from === "/") throw new Deno.errors.PermissionDenied("the root stays");
+    if (to.startsWith(from + "/")) {
+      throw new Deno.errors.PermissionDenied(`cannot move ${from} into itself`);
+    }
     const source = await this.#confined(from);
     await Deno.rename(source, await this.#confined(to, true));
   }
@@ -1028,7 +1038,12 @@ export interface FtpServerOptions {
   users?: Record<string, string>;
   /** Let `anonymous` (or `ftp`) in, with any password, to read only. @default {true} */
   anonymous?: boolean;
-  /** Close a control connection with no command for this long, in ms. @default {300000} */
+  /**
+   * Close a control connection with no command, or with a reply unread, for
+   * this long, in ms.
+   *
+   * @default {300000}
+   */
   idleTimeout?: number;
   /** Give up on a data connection that does not open or stalls this long, in ms. @default {60000} */
   dataTimeout?: number;
@@ -1108,8 +1123,12 @@ export async function serveFtp(
   };
   if (signal?.aborted) stop();
   signal?.addEventListener("abort", stop, { once: true });
+  // acceptConnections (lib) ends when stop() closes the listener, and
+  // outlives a failed accept() (out of file descriptors, say), as every
+  // server here does.
+  const onError = (error: Error) => log(`accept() failed (${error.message}); trying again`);
   try {
-    for await (const conn of listener) {
+    for await (const conn of acceptConnections(listener, { onError, signal })) {
       const peer = formatAddress(conn.remoteAddr);
       if (sessions.size >= maxConnections) {
         log(`${peer} refused: already ${sessions.size} sessions`);
@@ -1121,8 +1140,6 @@ export async function serveFtp(
       const session = new FtpSession(conn, config);
       sessions.set(session, session.run().finally(() => sessions.delete(session)));
     }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource) && !signal?.aborted) throw error;
   } finally {
     signal?.removeEventListener("abort", stop);
   }
@@ -1141,6 +1158,57 @@ interface Transfer {
 
 const ABORTED_BY_CLIENT = "ABOR";
 const CONTROL_CLOSED = "control connection closed";
+
+// ABOR sent as urgent data. RFC 959 §4.1.3 has a client send ABOR after the
+// Telnet "Synch" (IAC IP, then IAC DM as TCP urgent data), so that a server
+// busy with a transfer notices it. Python's ftplib sends all of `ABOR\r\n`
+// with MSG_OOB instead, and TCP's urgent pointer marks its last byte: Linux
+// takes that byte, the LF, out of the normal stream. So `ABOR\r` arrives
+// with no line end, and the client waits for the reply before it sends
+// anything more. vsftpd and pyftpdlib answer it; so do we. This reader sits
+// between the connection and the line reader, and ends a line that is
+// `ABOR\r` (after any Telnet bytes, in any case) at once; an LF that does
+// come right after it (sent in line after all, or late) is dropped.
+function urgentAborEndsLine(source: Reader): Reader {
+  const ABOR_CR = encoder.encode("abor\r");
+  let matched = 0; // bytes of this line that match ABOR_CR; -1 once one does not
+  let dropLf = false;
+  let held: Uint8Array = new Uint8Array(0); // what did not fit in the last read
+  return {
+    async read(buffer) {
+      while (held.length === 0) {
+        const input = new Uint8Array(buffer.length);
+        const n = await source.read(input);
+        if (n === null) return null;
+        const out = new Uint8Array(2 * n); // room for an LF after every byte
+        let j = 0;
+        for (const byte of input.subarray(0, n)) {
+          if (dropLf) {
+            dropLf = false;
+            if (byte === 0x0a) continue;
+          }
+          out[j++] = byte;
+          if (byte === 0x0a) {
+            matched = 0; // a new line starts
+          } else if (matched >= 0 && !(matched === 0 && byte >= 0xf0)) { // Telnet bytes first
+            const lower = byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte;
+            matched = lower === ABOR_CR[matched] ? matched + 1 : -1;
+            if (matched === ABOR_CR.length) {
+              out[j++] = 0x0a; // the line end that went as urgent data
+              matched = 0;
+              dropLf = true;
+            }
+          }
+        }
+        held = out.subarray(0, j);
+      }
+      const count = Math.min(buffer.length, held.length);
+      buffer.set(held.subarray(0, count));
+      held = held.subarray(count);
+      return count;
+    },
+  };
+}
 
 /**
  * One client's session. Commands are read and answered one at a time; a
@@ -1185,7 +1253,7 @@ class FtpSession {
     this.#config = config;
     this.#peer = formatAddress(conn.remoteAddr);
     this.#channel = plainChannel(conn);
-    this.#reader = new BufferedReader(this.#channel);
+    this.#reader = new BufferedReader(urgentAborEndsLine(this.#channel));
   }
 
   #log(line: string): void {
@@ -1202,13 +1270,22 @@ class FtpSession {
   }
 
   // Send a reply. Writes are queued, so a reply from a transfer never
-  // interleaves with one from a command.
+  // interleaves with one from a command. A client that does not read its
+  // replies is idle too: once its receive buffer and our send buffer are
+  // full, the write waits for it, and every reply queued behind that write
+  // (the idle timeout's 421 among them) waits as well. So a write still
+  // waiting after the idle timeout ends the session.
   #reply(code: number, text: string | string[]): Promise<void> {
     const wire = formatReply(code, typeof text === "string" ? [text] : text);
+    const { idleTimeout } = this.#config;
     const write = this.#writing.then(() => {
-      if (!this.#closed) return writeAll(this.#channel, encoder.encode(wire));
-    }).catch(() => {
+      if (this.#closed) return;
+      return withTimeout(() => writeAll(this.#channel, encoder.encode(wire)), idleTimeout);
+    }).catch((error) => {
       this.#closed = true;
+      if ((error as Error).name !== "TimeoutError") return;
+      this.#log(`replies unread for ${idleTimeout / 1000} s; closing`);
+      this.close();
     });
     this.#writing = write;
     return write;
@@ -1222,10 +1299,13 @@ class FtpSession {
     this.#idle = setTimeout(async () => {
       if (this.#transfer) return this.#armIdle();
       this.#log(`idle for ${this.#config.idleTimeout / 1000} s; closing`);
-      await this.#reply(
+      // Say why, but close within a second whether or not the 421 went out:
+      // it may be queued behind replies the client is not reading.
+      const said = this.#reply(
         421,
         `Timeout: no command for ${this.#config.idleTimeout / 1000} s; closing`,
       );
+      await settlesWithin(said, 1000);
       this.close();
     }, this.#config.idleTimeout);
   }
@@ -1488,6 +1568,12 @@ class FtpSession {
         if (from === undefined) throw new FtpError(503, "RNFR first");
         this.#mayWrite();
         const to = resolvePath(this.#cwd, argument, 553);
+        // A folder cannot go inside itself: refused here, the same for every
+        // store (the kernel's rename would fail with EINVAL, a 451 that
+        // promises a retry could work).
+        if (to.startsWith(from + "/")) {
+          throw new FtpError(553, `Cannot move ${nameOf(from)} into itself`);
+        }
         await fs.rename(from, to);
         return await this.#reply(250, `Renamed to ${nameOf(to)}`);
       }
@@ -1985,7 +2071,7 @@ class FtpSession {
       this.close();
       return;
     }
-    this.#reader = new BufferedReader(this.#channel);
+    this.#reader = new BufferedReader(urgentAborEndsLine(this.#channel));
     this.#secure = true;
     // Whoever logged in before TLS must log in again (RFC 4217 §4).
     this.#user = undefined;

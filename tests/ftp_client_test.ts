@@ -792,6 +792,54 @@ Deno.test("a server that gives up mid-transfer (451): its words are the error, t
   });
 });
 
+peerTest(
+  "active mode: a data connection from another address is hung up on (port stealing, RFC 2577 §8)",
+  [PEERS.python3],
+  async () => {
+    const log: string[] = [];
+    const got = collector();
+    let thief: Deno.ChildProcess | undefined;
+    await scripted(async (s) => {
+      await anonymousLogin(s);
+      await s.expect("TYPE I", "200 binary");
+      const port = Number((await s.hear()).match(/^EPRT \|1\|127\.0\.0\.1\|(\d+)\|$/)![1]);
+      // Someone on another address (all of 127.0.0.0/8 is loopback on Linux;
+      // Python, as the tests may not bind 127.0.0.2) connects to the client's
+      // port first, with a file of their own.
+      thief = new Deno.Command(PYTHON, {
+        args: [
+          "-c",
+          `import socket; s = socket.socket(); s.settimeout(5); s.bind(("127.0.0.2", 0)); ` +
+          `s.connect(("127.0.0.1", ${port})); s.sendall(b"FORGED CONTENT\\n"); ` +
+          `print("connected", flush=True); s.recv(100)`,
+        ],
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+      const output = thief.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      assert.match((await output.read()).value ?? "", /^connected/);
+      await output.cancel();
+      await s.say("200 EPRT ok");
+      await s.expect("RETR hello.txt", "150 here it comes");
+      const data = await Deno.connect({ hostname: "127.0.0.1", port });
+      await writeAll(data, encoder.encode("the real file\n"));
+      data.close();
+      await s.say("226 done");
+      await s.expect("QUIT", "221 bye");
+    }, async (port) => {
+      const client = await connectAndLogin(port, {
+        active: true,
+        log: (line: string) => log.push(line),
+      });
+      await client.download("hello.txt", got.sink);
+      await client.quit();
+    });
+    await thief?.status;
+    assert.equal(decoder.decode(got.bytes()), "the real file\n");
+    assert.ok(log.some((line) => /refused a data connection from 127\.0\.0\.2/.test(line)));
+  },
+);
+
 Deno.test("AUTH TLS: bytes sent after 234 and before the handshake are refused (injection)", async () => {
   await scripted(async (s) => {
     await s.say("220 hello");
@@ -1230,6 +1278,66 @@ Deno.test("CLI: the shell reads commands from stdin; a refusal does not end the 
     assert.match(result.stdout, /^200 /m);
     assert.match(result.stdout, /error: unknown command "bogus"/);
   });
+});
+
+Deno.test("CLI: the shell goes on after a refused get into a file, a missing local file, and a wrong word count", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await withOwnServer(async (port) => {
+      const result = await runScript("ftp_client", ["shell", "--port", String(port)], {
+        flags: [NET, `--allow-read=${dir}`, `--allow-write=${dir}`],
+        stdin: [
+          `get nosuch.txt ${dir}/nosuch.txt`, // the 550 comes wrapped: "the download ... stopped"
+          `put ${dir}/missing.txt`,
+          "rm a b", // must not delete a and ignore b
+          "cdup now",
+          "quote",
+          "pwd",
+        ].join("\n") + "\n",
+      });
+      assert.equal(result.code, 0, result.stderr);
+      const lines = result.stdout.trim().split("\n");
+      assert.match(lines[0], /^error: the download of nosuch\.txt stopped: .*"550 /);
+      assert.match(lines[1], /^error: No such file or directory .*missing\.txt/);
+      assert.deepEqual(lines.slice(2), [
+        "error: usage: rm PATH",
+        "error: usage: cdup",
+        "error: usage: quote LINE",
+        "/",
+      ]);
+      assert.deepEqual([...Deno.readDirSync(dir)], []); // no nosuch.txt.part left
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("CLI: put to ftp://host/ or ftp://host/dir/ stores the file there under its own name", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await withOwnServer(async (port) => {
+      await Deno.writeTextFile(`${dir}/up.txt`, "uploaded\n");
+      for (const [url, stored] of [["", "up.txt"], ["pub/", "pub/up.txt"]]) {
+        const result = await runScript(
+          "ftp_client",
+          ["put", `${dir}/up.txt`, `ftp://alice@127.0.0.1:${port}/${url}`, "-v"],
+          {
+            flags: [NET, "--allow-env=FTP_PASSWORD", `--allow-read=${dir}/up.txt`],
+            env: { FTP_PASSWORD: "wonderland" },
+          },
+        );
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(result.stderr, new RegExp(`^> STOR ${stored}$`, "m"));
+        assert.match(result.stdout, new RegExp(`-> ${stored} \\(9 bytes`));
+      }
+      const client = await connectAndLogin(port);
+      assert.equal(await client.size("up.txt"), 9);
+      assert.equal(await client.size("pub/up.txt"), 9);
+      await client.quit();
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 // ---------------------------------------------------------------------------

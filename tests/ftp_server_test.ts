@@ -22,6 +22,7 @@ import {
   serveFtp,
   toNetworkAscii,
 } from "../scripts/ftp_server.ts";
+import { withTimeout } from "../lib/with_timeout.ts";
 import { writeAll } from "../lib/write_all.ts";
 import {
   DENO,
@@ -322,6 +323,25 @@ Deno.test("ftp_server: MemoryFileSystem keeps an upload out of sight until commi
   assert.deepEqual((await fs.list("/")).map((entry) => entry.name), ["a.txt", "moved"]);
 });
 
+Deno.test("ftp_server: an upload never replaces a folder made under its name while it ran", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const fs of [new MemoryFileSystem(), new DirectoryFileSystem(dir)]) {
+      const upload = await fs.write("/x");
+      await upload.write(encode("file bytes"));
+      await fs.mkdir("/x");
+      await fs.mkdir("/x/y");
+      await assert.rejects(upload.commit(), Deno.errors.IsADirectory);
+      await upload.abort();
+      assert.equal((await fs.stat("/x")).type, "dir");
+      assert.deepEqual((await fs.list("/x")).map((entry) => entry.name), ["y"]);
+      assert.deepEqual((await fs.list("/")).map((entry) => entry.name), ["x"]);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("ftp_server: DirectoryFileSystem treats symlinks out as missing and hides its temporary files", async () => {
   const { base, root, snapshot } = await makeJail();
   const before = await snapshot();
@@ -596,6 +616,49 @@ Deno.test("ftp_server: a writer's session: MKD, STOR, APPE, REST+STOR, REST+RETR
   });
 });
 
+Deno.test("ftp_server: two sessions: a folder made during an upload to its name stays, and the upload gets 451", async () => {
+  const fs = new MemoryFileSystem();
+  await withServer({ fs, users: { alice: "pw" } }, async ({ port }) => {
+    const uploader = await login(port, "alice", "pw");
+    const other = await login(port, "alice", "pw");
+    await expectCode(uploader, "TYPE I", 200);
+    const data = await uploader.passive();
+    assert.equal((await uploader.send("STOR x")).code, 150);
+    await writeAll(data, encode("file bytes"));
+    await expectCode(other, "MKD x", 257);
+    await expectCode(other, "MKD x/y", 257);
+    data.close();
+    assert.match((await uploader.reply()).lines[0], /^451 Local error: Is a folder/);
+    await expectCode(other, "CWD x/y", 250);
+    assert.deepEqual((await fs.list("/x")).map((entry) => entry.name), ["y"]);
+    uploader.close();
+    other.close();
+  });
+});
+
+Deno.test("ftp_server: RNTO of a folder into its own subfolder is refused with 553, in memory and in a real folder", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const fs of [new MemoryFileSystem(), new DirectoryFileSystem(dir)]) {
+      await withServer({ fs, users: { alice: "pw" } }, async ({ port }) => {
+        const control = await login(port, "alice", "pw");
+        await expectCode(control, "MKD a", 257);
+        await expectCode(control, "MKD a/b", 257);
+        await expectCode(control, "RNFR a", 350);
+        await expectCode(control, "RNTO a/b/c", 553);
+        await expectCode(control, "RNFR a", 350);
+        await expectCode(control, "RNTO a/", 250); // the same path: nothing to do
+        await expectCode(control, "RNFR a", 350);
+        await expectCode(control, "RNTO ab", 250); // a sibling whose name starts the same
+        await expectCode(control, "CWD /ab/b", 250);
+        control.close();
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("ftp_server: TYPE A sends CRLF line ends and SIZE counts them; TYPE I sends the bytes", async () => {
   await withServer({ fs: new MemoryFileSystem({ "t.txt": "a\nb\r\nc\n" }) }, async ({ port }) => {
     const control = await login(port);
@@ -711,6 +774,51 @@ Deno.test("ftp_server: ABOR during a download: 426 for the transfer, 226 for the
   });
 });
 
+Deno.test("ftp_server: ABOR\\r without its LF (the LF went as urgent data) is answered at once; a late LF is dropped", async () => {
+  await withServer({}, async ({ port }) => {
+    const control = await login(port);
+    await control.sendRaw(encode("ABOR\r"));
+    assert.equal((await withTimeout(() => control.reply(), 5000)).code, 225);
+    await control.sendRaw(encode("\nNOOP\r\n")); // not an empty line, then NOOP
+    assert.equal((await control.reply()).code, 200);
+    await control.sendRaw(Uint8Array.of(0xff, 0xf4, 0xff, ...encode("abor\rNOOP\r\n")));
+    assert.equal((await control.reply()).code, 225);
+    assert.equal((await control.reply()).code, 200);
+    // ABOR is a command only at the start of a line.
+    assert.equal((await control.send("SITE ABOR\r")).code, 501);
+    control.close();
+  });
+});
+
+peerTest(
+  "ftp_server: Python's ftplib abort() (ABOR\\r\\n sent as urgent data) during a download: 426, 226, and the session goes on",
+  [PEERS.python3],
+  async () => {
+    const fs = new MemoryFileSystem({ "big.bin": new Uint8Array(64 * MIB) });
+    await withServer({ fs }, async ({ port }) => {
+      const script = `
+import ftplib, sys
+ftp = ftplib.FTP(timeout=5)
+ftp.connect("127.0.0.1", int(sys.argv[1]))
+ftp.login()
+ftp.voidcmd("TYPE I")
+data = ftp.transfercmd("RETR big.bin")
+data.recv(1000)
+replies = [ftp.abort()]  # ABOR and CRLF, sent with MSG_OOB
+if replies[0].startswith("426"):
+    replies.append(ftp.getresp())  # then the 226 for ABOR itself
+replies.append(ftp.voidcmd("NOOP"))
+data.close()
+ftp.quit()
+print("|".join(reply[:3] for reply in replies))
+`;
+      const result = await run(PYTHON, ["-c", script, String(port)]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout.trim(), "426|226|200");
+    });
+  },
+);
+
 Deno.test("ftp_server: STAT answers during a transfer; queued commands are answered after it, in order", async () => {
   const fs = new MemoryFileSystem({ "big.bin": new Uint8Array(16 * MIB) });
   await withServer({ fs }, async ({ port }) => {
@@ -746,6 +854,65 @@ Deno.test("ftp_server: limits: idle control 421, a data connection never made 42
     control.close();
   });
 });
+
+// Two clients that send commands as fast as they can and read nothing: once
+// the unread replies fill the buffers, the server's writes wait for ever.
+// Python, as its sockets can be non-blocking and small (SO_RCVBUF); the
+// process ends when its stdin closes, and the kernel closes its sockets.
+const FLOOD_SCRIPT = `
+import socket, sys, time
+held = []
+for i in range(2):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.setblocking(False)
+    blocked = time.time()
+    while time.time() - blocked < 0.3:  # until the server stops reading
+        try:
+            s.send(b"HELP\\r\\n" * 1000)
+            blocked = time.time()
+        except BlockingIOError:
+            time.sleep(0.01)
+        except OSError:
+            break
+    held.append(s)
+held[1].shutdown(socket.SHUT_WR)  # half-closed: no more commands, still not reading
+print("flooded", flush=True)
+sys.stdin.read()
+`;
+
+peerTest(
+  "ftp_server: clients that flood commands and never read their replies do not hold the connection cap",
+  [PEERS.python3],
+  async () => {
+    await withServer({ idleTimeout: 1000, maxConnections: 2 }, async ({ port, logs }) => {
+      // No login needed: HELP is answered before it.
+      const flood = new Deno.Command(PYTHON, {
+        args: ["-c", FLOOD_SCRIPT, String(port)],
+        stdin: "piped",
+        stdout: "piped",
+      }).spawn();
+      const output = flood.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      try {
+        assert.match((await output.read()).value ?? "", /^flooded/);
+        // Their sessions end at the idle timeout, replies read or not, and
+        // free their places under the cap.
+        await eventually(
+          () => logs.filter((line) => /disconnected/.test(line)).length >= 2,
+          "the floods' sessions to end",
+        );
+        assert.ok(logs.some((line) => /replies unread for 1 s; closing/.test(line)));
+        const control = await connect(port);
+        await expectCode(control, "NOOP", 200);
+        control.close();
+      } finally {
+        await flood.stdin.close();
+        await output.cancel();
+        await flood.status;
+      }
+    });
+  },
+);
 
 Deno.test("ftp_server: a stalled data connection (no reads, no bytes) ends with 426; the upload is dropped", async () => {
   const fs = new MemoryFileSystem({ "big.bin": new Uint8Array(64 * MIB), "keep.txt": "old" });
