@@ -1167,8 +1167,8 @@ const CONTROL_CLOSED = "control connection closed";
 // with no line end, and the client waits for the reply before it sends
 // anything more. vsftpd and pyftpdlib answer it; so do we. This reader sits
 // between the connection and the line reader, and ends a line that is
-// `ABOR\r` (after any Telnet bytes, in any case) at once; an LF that does
-// come right after it (sent in line after all, or late) is dropped.
+// `ABOR\r` (after any Telnet bytes, in any case) and the last byte read so
+// far at once; an LF that does come right after it (late) is dropped.
 function urgentAborEndsLine(source: Reader): Reader {
   const ABOR_CR = encoder.encode("abor\r");
   let matched = 0; // bytes of this line that match ABOR_CR; -1 once one does not
@@ -1182,7 +1182,7 @@ function urgentAborEndsLine(source: Reader): Reader {
         if (n === null) return null;
         const out = new Uint8Array(2 * n); // room for an LF after every byte
         let j = 0;
-        for (const byte of input.subarray(0, n)) {
+        for (const [i, byte] of input.subarray(0, n).entries()) {
           if (dropLf) {
             dropLf = false;
             if (byte === 0x0a) continue;
@@ -1193,7 +1193,10 @@ function urgentAborEndsLine(source: Reader): Reader {
           } else if (matched >= 0 && !(matched === 0 && byte >= 0xf0)) { // Telnet bytes first
             const lower = byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte;
             matched = lower === ABOR_CR[matched] ? matched + 1 : -1;
-            if (matched === ABOR_CR.length) {
+            // Only when nothing follows in this read: ftplib waits for the
+            // reply before it sends more. `ABOR\rDELE x` in one go is the
+            // bare-CR injection the line check refuses, and stays one line.
+            if (matched === ABOR_CR.length && i === n - 1) {
               out[j++] = 0x0a; // the line end that went as urgent data
               matched = 0;
               dropLf = true;

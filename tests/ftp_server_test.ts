@@ -781,13 +781,26 @@ Deno.test("ftp_server: ABOR\\r without its LF (the LF went as urgent data) is an
     assert.equal((await withTimeout(() => control.reply(), 5000)).code, 225);
     await control.sendRaw(encode("\nNOOP\r\n")); // not an empty line, then NOOP
     assert.equal((await control.reply()).code, 200);
-    await control.sendRaw(Uint8Array.of(0xff, 0xf4, 0xff, ...encode("abor\rNOOP\r\n")));
+    await control.sendRaw(Uint8Array.of(0xff, 0xf4, 0xff, ...encode("abor\r")));
     assert.equal((await control.reply()).code, 225);
-    assert.equal((await control.reply()).code, 200);
+    assert.equal((await control.send("NOOP")).code, 200);
     // ABOR is a command only at the start of a line.
     assert.equal((await control.send("SITE ABOR\r")).code, 501);
     control.close();
   });
+});
+
+Deno.test("ftp_server: ABOR\r with more bytes behind it in one go is a bare CR inside a line, refused whole (no injected command)", async () => {
+  const fs = new MemoryFileSystem({ "readme.txt": encode("keep me") });
+  await withServer({ fs, users: { alice: "s3cret" } }, async ({ port }) => {
+    const control = await login(port, "alice", "s3cret");
+    await control.sendRaw(encode("ABOR\rDELE readme.txt\r\n"));
+    // 500: "ABOR\rDELE" is no command (RFC 959's syntax error, as for any verb).
+    assert.equal((await control.reply()).code, 500);
+    assert.equal((await control.send("SIZE readme.txt")).code, 213);
+    control.close();
+  });
+  assert.equal((await fs.stat("/readme.txt")).size, "keep me".length);
 });
 
 peerTest(
