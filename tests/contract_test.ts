@@ -32,18 +32,39 @@ const FIXTURES: Record<string, { point: number; catches: RegExp } | null> = {
   shebang_mismatch: { point: 1, catches: /shebang's flags \(--allow-net\) and @run's/ },
   unscoped_flag: { point: 2, catches: /--allow-net is unscoped/ },
   unneeded_flag: { point: 2, catches: /also exits 0 without --allow-env=HOME/ },
+  plain_net_fails: {
+    point: 2,
+    catches: /the plain form \(deno run --allow-net\) exited with code 1/,
+  },
   demo_fails: { point: 3, catches: /the demo exited with code 1; expected 0/ },
   demo_hangs: { point: 3, catches: /the demo did not exit within 10 s/ },
   demo_leaves_listener: { point: 3, catches: /the demo left tcp 127\.0\.0\.1:\d+ listening/ },
+  demo_silent: { point: 3, catches: /the demo printed nothing on stdout/ },
   serve_no_banner: { point: 4, catches: /no "listening on" line although it has tcp/ },
   serve_dies_on_sigterm: { point: 4, catches: /exited with signal SIGTERM on SIGTERM/ },
   serve_waits_for_clients: { point: 4, catches: /with an idle client connected: close every/ },
+  serve_default_host_ipv6: {
+    point: 4,
+    catches: /default --host must be 127\.0\.0\.1, but the banner says "\[::1\]"/,
+  },
+  serve_banner_wrong_port: {
+    point: 4,
+    catches: /the banner names port \d+, but nothing listens there/,
+  },
   help_to_stderr: { point: 6, catches: /--help printed nothing on stdout/ },
   help_omits_subcommand: { point: 6, catches: /--help does not mention the subcommand "ping"/ },
   unknown_flag_exit_1: { point: 6, catches: /an unknown flag .* exited with code 1; expected 2/ },
   trace_on_missing_permission: { point: 7, catches: /without permissions, stderr shows a stack/ },
+  permission_error_unnamed: {
+    point: 7,
+    catches: /error line does not name the flag to add \(--allow-net\)/,
+  },
   bare_import: { point: 8, catches: /imports "std\/fmt\/colors\.ts": a bare specifier/ },
   unpinned_npm: { point: 8, catches: /imports "npm:chalk@\^5": an npm: specifier must pin/ },
+  reads_beside_itself: {
+    point: 8,
+    catches: /reads_beside_itself\.ts uses import\.meta\.dirname\/filename/,
+  },
 };
 
 Deno.test("contract: every fixture in tests/fixtures/ has an expected violation here", () => {
