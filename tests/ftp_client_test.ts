@@ -436,11 +436,180 @@ Deno.test("parseMlsdLine() reads back any facts and any name (property)", () => 
   );
 });
 
+// Realistic lines with at most one field broken: random text is almost never
+// shaped like a listing line, so it never reaches the date and size code.
+// These do: an intact line parses to what it says; a time or date out of
+// range is refused (LIST) or left out (MLSD); nothing ever throws.
+const BROKEN = ["none", "hour", "minute", "day", "month", "size", "missing"] as const;
+type Broken = (typeof BROKEN)[number];
+const listingParts = {
+  broken: fc.constantFrom(...BROKEN),
+  name: fc.stringMatching(/^[A-Za-z0-9_.][A-Za-z0-9_. -]{0,19}$/),
+  dir: fc.boolean(),
+  size: fc.integer({ min: 0, max: 2 ** 40 }),
+  month: fc.integer({ min: 0, max: 11 }),
+  day: fc.integer({ min: 1, max: 28 }),
+  hour: fc.integer({ min: 0, max: 23 }),
+  minute: fc.integer({ min: 0, max: 59 }),
+  // What a broken field holds instead.
+  badHour: fc.integer({ min: 24, max: 99 }),
+  badMinute: fc.integer({ min: 60, max: 99 }),
+  badDay: fc.oneof(fc.constant(0), fc.integer({ min: 32, max: 99 })),
+  badMonth: fc.oneof(fc.constant(0), fc.integer({ min: 13, max: 99 })),
+  hugeSize: fc.stringMatching(/^[1-9][0-9]{19,400}$/),
+  missing: fc.nat(),
+};
+
+/** Drop one space-separated field (from the first `count`) when `broken` says so. */
+function dropField(fields: string[], broken: Broken, which: number, count: number): string {
+  if (broken === "missing") fields.splice(which % count, 1);
+  return fields.join(" ");
+}
+
 Deno.test("the listing parsers never throw, whatever the line (property)", () => {
   fc.assert(
     fc.property(fc.string({ maxLength: 120 }), (line) => {
       parseListLine(line, NOW);
       parseMlsdLine(line);
+    }),
+    { numRuns: 3000 },
+  );
+
+  // ls -l: "-rw-r--r-- 1 owner group 1234 Mar  5 14:07 name" (or a year for the time).
+  const unix = fc.record({
+    ...listingParts,
+    perms: fc.stringMatching(/^[-r][-w][-xsS][-r][-w][-xsS][-r][-w][-xtT]$/),
+    links: fc.integer({ min: 1, max: 999 }),
+    owner: fc.stringMatching(/^[a-z][a-z0-9]{0,7}$/),
+    group: fc.stringMatching(/^[a-z][a-z0-9]{0,7}$/),
+    year: fc.option(fc.integer({ min: 1970, max: 2037 }), { nil: undefined }),
+    badMonthName: fc.constantFrom("Foo", "Jux", "Dek", "Mai", "13"),
+  });
+  fc.assert(
+    fc.property(unix, (u) => {
+      const b = u.broken;
+      const year = b === "hour" || b === "minute" ? undefined : u.year;
+      const hour = b === "hour" ? u.badHour : u.hour;
+      const minute = b === "minute" ? u.badMinute : u.minute;
+      const line = dropField(
+        [
+          `${u.dir ? "d" : "-"}${u.perms}`,
+          String(u.links),
+          u.owner,
+          u.group,
+          b === "size" ? u.hugeSize : String(u.size),
+          b === "month" ? u.badMonthName : MONTHS[u.month],
+          String(b === "day" ? u.badDay : u.day).padStart(2),
+          year === undefined ? `${pad2(hour)}:${pad2(minute)}` : ` ${year}`,
+        ],
+        b,
+        u.missing,
+        8,
+      ) + ` ${u.name}`;
+      const entry = parseListLine(line, NOW);
+      parseUnixListLine(line, NOW);
+      if (["hour", "minute", "day", "month"].includes(b)) assert.equal(entry, undefined, line);
+      if (b === "size") assert.equal(entry?.name, u.name, line);
+      if (b !== "none") return;
+      assert.ok(entry, line);
+      assert.equal(entry.name, u.name);
+      assert.equal(entry.type, u.dir ? "dir" : "file");
+      assert.equal(entry.size, u.size);
+      // A time and no year: this year, unless that is more than a day ahead of NOW.
+      const thisYear = Date.UTC(2024, u.month, u.day, u.hour, u.minute);
+      assert.equal(
+        entry.modified?.getTime(),
+        year !== undefined
+          ? Date.UTC(year, u.month, u.day)
+          : thisYear > NOW.getTime() + 86_400_000
+          ? Date.UTC(2023, u.month, u.day, u.hour, u.minute)
+          : thisYear,
+        line,
+      );
+    }),
+    { numRuns: 3000 },
+  );
+
+  // DOS/IIS: "03-05-24  02:07PM       <DIR>          name", or a size, or a 24-hour time.
+  const dos = fc.record({
+    ...listingParts,
+    year: fc.integer({ min: 1970, max: 2069 }),
+    shortYear: fc.boolean(),
+    twelveHour: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(dos, (d) => {
+      const b = d.broken;
+      let clock: string;
+      if (b === "hour") clock = `${pad2(d.badHour)}:${pad2(d.minute)}${d.twelveHour ? "PM" : ""}`;
+      else if (d.twelveHour) {
+        const half = d.hour < 12 ? "AM" : "PM";
+        clock = `${pad2(d.hour % 12 || 12)}:${
+          pad2(b === "minute" ? d.badMinute : d.minute)
+        }${half}`;
+      } else clock = `${pad2(d.hour)}:${pad2(b === "minute" ? d.badMinute : d.minute)}`;
+      const date = [
+        pad2(b === "month" ? d.badMonth : d.month + 1),
+        pad2(b === "day" ? d.badDay : d.day),
+        d.shortYear ? pad2(d.year % 100) : String(d.year),
+      ].join("-");
+      const size = d.dir
+        ? "<DIR>         "
+        : (b === "size" ? d.hugeSize : String(d.size)).padStart(20);
+      const line = dropField([date, ` ${clock}`, size], b, d.missing, 3) + ` ${d.name}`;
+      const entry = parseListLine(line, NOW);
+      parseDosListLine(line);
+      if (["hour", "minute", "day", "month"].includes(b)) assert.equal(entry, undefined, line);
+      if (b === "size") assert.equal(entry?.name, d.name, line);
+      if (b !== "none") return;
+      assert.ok(entry, line);
+      assert.equal(entry.name, d.name);
+      assert.equal(entry.type, d.dir ? "dir" : "file");
+      assert.equal(entry.size, d.dir ? undefined : d.size);
+      assert.equal(
+        entry.modified?.getTime(),
+        Date.UTC(d.year, d.month, d.day, d.hour, d.minute),
+        line,
+      );
+    }),
+    { numRuns: 3000 },
+  );
+
+  // MLSD: "type=file;size=1234;modify=20240305140700; name".
+  const mlsd = fc.record({
+    ...listingParts,
+    year: fc.integer({ min: 1970, max: 2100 }),
+    second: fc.integer({ min: 0, max: 59 }),
+  });
+  fc.assert(
+    fc.property(mlsd, (m) => {
+      const b = m.broken;
+      const modify = String(m.year) +
+        pad2(b === "month" ? m.badMonth : m.month + 1) +
+        pad2(b === "day" ? m.badDay : m.day) +
+        pad2(b === "hour" ? m.badHour : m.hour) +
+        pad2(b === "minute" ? m.badMinute : m.minute) +
+        pad2(m.second);
+      const facts = [
+        `type=${m.dir ? "dir" : "file"};`,
+        `size=${b === "size" ? m.hugeSize : m.size};`,
+        `modify=${modify};`,
+      ];
+      if (b === "missing") facts.splice(m.missing % facts.length, 1);
+      const line = `${facts.join("")} ${m.name}`;
+      const entry = parseMlsdLine(line);
+      assert.ok(entry, line);
+      assert.equal(entry.name, m.name);
+      // (A minute of 60-99 rolls into the next hour, as Date.UTC does: not checked here.)
+      if (["hour", "day", "month"].includes(b)) assert.equal(entry.modified, undefined, line);
+      if (b !== "none") return;
+      assert.equal(entry.type, m.dir ? "dir" : "file");
+      assert.equal(entry.size, m.size);
+      assert.equal(
+        entry.modified?.getTime(),
+        Date.UTC(m.year, m.month, m.day, m.hour, m.minute, m.second),
+        line,
+      );
     }),
     { numRuns: 3000 },
   );
@@ -629,12 +798,14 @@ function collector() {
 for (const order of ["226 first, then the data", "the data first, then 226"]) {
   Deno.test(`a download is done only when both the data has ended and 226 has come: ${order}`, async () => {
     const got = collector();
+    let sent226 = false;
     await scripted(async (s) => {
       await anonymousLogin(s);
       await s.expect("TYPE I", "200 binary");
       const data = await s.epsv();
       await s.expect("RETR file.bin", "150 here it comes");
       if (order.startsWith("226")) {
+        sent226 = true;
         await s.say("226 all sent"); // the client must still read every byte
         await sleep(50);
       }
@@ -645,17 +816,47 @@ for (const order of ["226 first, then the data", "the data first, then 226"]) {
       data.close();
       if (!order.startsWith("226")) {
         await sleep(100); // the client must wait for the 226
+        sent226 = true;
         await s.say("226 all sent");
       }
+      await s.expect("PWD", '257 "/pub" is the current folder');
       await s.expect("QUIT", "221 bye");
     }, async (port) => {
       const client = await connectAndLogin(port);
       assert.equal(await client.download("file.bin", got.sink), PAYLOAD.length);
+      // Not done on the data's end alone: the server's 226 had been sent.
+      assert.ok(sent226, "download() resolved before the server sent its 226");
+      // And the 226 was read as the download's: the next command gets its own reply.
+      assert.equal(await client.pwd(), "/pub");
       await client.quit();
     });
     assert.deepEqual(got.bytes(), PAYLOAD);
   });
 }
+
+Deno.test("a download whose data ends but whose final reply is 451 rejects with the server's words", async () => {
+  const got = collector();
+  await scripted(async (s) => {
+    await anonymousLogin(s);
+    await s.expect("TYPE I", "200 binary");
+    const data = await s.epsv();
+    await s.expect("RETR file.bin", "150 here it comes");
+    await writeAll(data, PAYLOAD.subarray(0, 10_000));
+    data.close(); // the data ends as a complete file's would...
+    await sleep(50);
+    await s.say("451 local disk error, file incomplete"); // ...but the server says it is not
+    await s.expect("QUIT", "221 bye");
+  }, async (port) => {
+    const client = await connectAndLogin(port);
+    await assert.rejects(client.download("file.bin", got.sink), (error: FtpError) => {
+      assert.ok(error instanceof FtpError, String(error));
+      assert.equal(error.code, 451);
+      assert.match(error.message, /451 local disk error, file incomplete/);
+      return true;
+    });
+    await client.quit();
+  });
+});
 
 Deno.test("EPSV refused (502): PASV, and the address in its reply is not trusted", async () => {
   const log: string[] = [];

@@ -709,12 +709,21 @@ Deno.test("ftp_server: PASV, EPSV ALL, PORT and EPRT; PORT to another host or a 
   });
 });
 
-Deno.test("ftp_server: over IPv6, EPSV and EPRT work and PASV says to use EPSV", async () => {
+// Some machines (containers without IPv6) have no ::1: the test is then
+// reported as ignored, not passed.
+const HAS_IPV6_LOOPBACK = (() => {
   try {
     Deno.listen({ hostname: "::1", port: 0 }).close();
+    return true;
   } catch {
-    return; // no IPv6 loopback here
+    return false;
   }
+})();
+
+Deno.test({
+  name: "ftp_server: over IPv6, EPSV and EPRT work and PASV says to use EPSV",
+  ignore: !HAS_IPV6_LOOPBACK,
+}, async () => {
   await withServer({}, async ({ port }) => {
     const control = await connect(port, "::1");
     await expectCode(control, "USER ftp", 331);
@@ -741,7 +750,10 @@ Deno.test("ftp_server: an upload cut off mid-way (data and control gone) leaves 
       await expectCode(control, "TYPE I", 200);
       const data = await control.passive();
       assert.equal((await control.send("STOR keep.bin")).code, 150);
-      await writeAll(data, randomBytes(3 * MIB));
+      // Small enough that the server reads it all and sees the data end as a
+      // finished upload would (a big one is cut off unread): only the control
+      // connection's end tells it the client died.
+      await writeAll(data, randomBytes(1000));
       // The client dies: both connections end at once.
       data.close();
       control.close();

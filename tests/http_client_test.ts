@@ -166,11 +166,28 @@ Deno.test("HttpClient: an error status is an HttpError carrying status, header f
       attempts: 1,
     });
     assert.equal(error.message, `GET ${base}/flaky/1?key=t&retry-after=7: 429 Too Many Requests`);
-    // Redirects are followed: the error names the URL that answered.
-    const teapot = await client.get("/status/418").catch((e) => e);
-    assert.ok(teapot instanceof HttpError);
-    assert.match(String(teapot.body), /teapot/);
   } finally {
+    await close();
+  }
+});
+
+Deno.test("HttpClient: a redirect is followed, and the error names the URL that answered", async () => {
+  const { client, base, close } = setup();
+  // httpbin has no redirect that ends in an error: a one-line server here sends one.
+  const redirector = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => Response.redirect(`${base}/status/418`, 302),
+  );
+  try {
+    const start = `http://127.0.0.1:${redirector.addr.port}/old`;
+    const teapot = await client.get(start).catch((e) => e);
+    assert.ok(teapot instanceof HttpError, String(teapot));
+    assert.equal(teapot.status, 418);
+    assert.match(String(teapot.body), /teapot/);
+    assert.equal(teapot.url, `${base}/status/418`);
+    assert.match(teapot.message, new RegExp(`^GET ${RegExp.escape(`${base}/status/418`)}: 418`));
+  } finally {
+    await redirector.shutdown();
     await close();
   }
 });

@@ -200,7 +200,27 @@ Deno.test("fetchWithRetry() backs off minTimeout * multiplier ** n, capped, with
 
 Deno.test("fetchWithRetry() waits fall within the jitter bounds", async () => {
   const bases = [100, 200, 400, 800, 1000];
+  // Each wait is backoff * (1 - jitter * Math.random()), rounded: random 0
+  // waits the whole backoff, random near 1 skips the jitter's share of it.
+  const exact: [jitter: number, random: number, waits: number[]][] = [
+    [0.5, 0, bases],
+    [0.5, 0.5, [75, 150, 300, 600, 750]],
+    [0.5, 0.999, [50, 100, 200, 400, 500]],
+    [1, 0, bases],
+    [1, 0.5, [50, 100, 200, 400, 500]],
+    [1, 0.999, [0, 0, 0, 1, 1]],
+  ];
   await controlled(() => status(503), async ({ url }) => {
+    for (const [jitter, random, expected] of exact) {
+      const { result, waits } = await onFakeTime(
+        () => attempt(url, { maxAttempts: 6, minTimeout: 100, maxTimeout: 1000, jitter }),
+        random,
+      );
+      const which = `jitter ${jitter}, Math.random() ${random}`;
+      assert.deepEqual(reportedWaits(result.reports), expected, which);
+      assert.deepEqual(waits, expected, which);
+    }
+    // And with Math.random() itself: always within the bounds.
     for (const jitter of [0.5, 1]) {
       for (let run = 0; run < 20; run++) {
         const { result, waits } = await onFakeTime(() =>
@@ -660,7 +680,7 @@ Deno.test("http_retry: bad command lines exit 2 with one error line", async () =
   ) {
     const result = await runScript("http_retry", args);
     assert.equal(result.code, 2, args.join(" "));
-    assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+    assert.match(result.stderr, /^error: .+\n$/, `${args.join(" ")}: ${result.stderr}`);
   }
 });
 

@@ -221,16 +221,46 @@ Deno.test("httpbin: a 413 over a real connection, sent by fetch", async () => {
   }
 });
 
+/**
+ * Run `body` on fake time: each setTimeout fires at once, and the wait it
+ * asked for is recorded (as tests/http_retry_test.ts does). /delay's answer
+ * does not say how long it waited, so this is how a test sees the wait it chose
+ * without sleeping through it or timing anything.
+ */
+async function recordingWaits<T>(body: () => Promise<T>): Promise<{ result: T; waits: number[] }> {
+  const waits: number[] = [];
+  const realSetTimeout = globalThis.setTimeout;
+  globalThis.setTimeout = ((callback: () => void, ms = 0) => {
+    waits.push(ms);
+    return realSetTimeout(callback, 0);
+  }) as typeof setTimeout;
+  try {
+    return { result: await body(), waits };
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+  }
+}
+
 Deno.test("httpbin: /bytes/N is capped at maxBytes and /delay/N at maxDelay", async () => {
   const handle = httpbinHandler({ maxBytes: 100, maxDelay: 0.01 });
   assert.equal((await (await call("/bytes/50", {}, handle)).bytes()).length, 50);
   assert.equal((await (await call("/bytes/100000", {}, handle)).bytes()).length, 100);
   const defaults = httpbinHandler();
   assert.equal((await (await call("/bytes/999999", {}, defaults)).bytes()).length, 102400);
-  // /delay/60 with a cap of 10 ms: the answer comes (a 60 s wait would time the test out).
-  const delayed = await call("/delay/60", {}, handle);
-  assert.equal(delayed.status, 200);
-  await delayed.body?.cancel();
+  // /delay/60 with a cap of 10 ms waits 10 ms; by default the cap is 10 s,
+  // as on httpbin.org; a delay under the cap is waited in full.
+  for (
+    const [path, handler, wait] of [
+      ["/delay/60", handle, 10],
+      ["/delay/60", defaults, 10_000],
+      ["/delay/0.5", defaults, 500],
+    ] as const
+  ) {
+    const { result: delayed, waits } = await recordingWaits(() => call(path, {}, handler));
+    assert.equal(delayed.status, 200, path);
+    await delayed.body?.cancel();
+    assert.deepEqual(waits, [wait], path);
+  }
   assert.equal((await call("/delay/soon", {}, handle)).status, 400);
 });
 
@@ -257,18 +287,22 @@ Deno.test("httpbin: /stream/N sends N JSON lines with ids, at most 100", async (
 });
 
 Deno.test("httpbin: a pending /delay ends with 503 when the signal aborts, and shutdown delivers it", async () => {
-  // serveHttpbin's wiring (the signal ends delays, then shutdown() lets them
-  // answer), with a hook that says when the request has reached the handler.
   const stop = new AbortController();
-  const handle = httpbinHandler({ signal: stop.signal });
-  const arrived = Promise.withResolvers<void>();
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request, info) => {
-    arrived.resolve();
-    return handle(request, info);
-  });
-  stop.signal.addEventListener("abort", () => server.shutdown(), { once: true });
+  const { signal } = stop;
+  // When /delay starts its wait it listens on the signal for the abort: that
+  // is how the test knows the request is in flight (not merely sent).
+  const waiting = Promise.withResolvers<void>();
+  let started = false;
+  const listen = signal.addEventListener.bind(signal);
+  signal.addEventListener = ((...args: Parameters<AbortSignal["addEventListener"]>) => {
+    if (started && args[0] === "abort") waiting.resolve();
+    listen(...args);
+  }) as AbortSignal["addEventListener"];
+  const server = serveHttpbin({ signal });
+  started = true;
   const pending = fetch(`http://127.0.0.1:${server.addr.port}/delay/10`);
-  await arrived.promise;
+  // (Should /delay answer without waiting, that answer is what gets checked.)
+  await Promise.race([waiting.promise, pending]);
   stop.abort();
   const response = await pending;
   assert.equal(response.status, 503);
