@@ -437,7 +437,10 @@ export function parseTimeVal(text: string): Date | undefined {
   if (!match) return undefined;
   const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number);
   const ms = match[7] ? Number(match[7].padEnd(3, "0")) : 0;
-  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second, ms));
+  // Date.UTC would roll minute 61 into the next hour; RFC 3659 §2.3 allows a
+  // leap second (60), which a Date cannot hold: it reads as :59.
+  if (hour > 23 || minute > 59 || second > 60) return undefined;
+  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59), ms));
   // Date.UTC rolls 31 February into March: such a date is not a date.
   return date.getUTCDate() === day && date.getUTCMonth() === month - 1 ? date : undefined;
 }

@@ -214,6 +214,9 @@ Deno.test("parseQuotedPath(), parseTimeVal(), parseFtpUrl() and splitWords()", (
   assert.equal(parseTimeVal("20240101120000.123")?.getUTCMilliseconds(), 123);
   assert.equal(parseTimeVal("20230229000000"), undefined); // not a leap year
   assert.equal(parseTimeVal("2024010112"), undefined);
+  assert.equal(parseTimeVal("20240101106100"), undefined); // minute 61 is no minute
+  assert.equal(parseTimeVal("20240101240000"), undefined);
+  assert.equal(parseTimeVal("20161231235960")?.toISOString(), "2016-12-31T23:59:59.000Z"); // a leap second
   assert.deepEqual(parseFtpUrl("ftp://example.test/"), {
     hostname: "example.test",
     port: 21,
@@ -600,8 +603,9 @@ Deno.test("the listing parsers never throw, whatever the line (property)", () =>
       const entry = parseMlsdLine(line);
       assert.ok(entry, line);
       assert.equal(entry.name, m.name);
-      // (A minute of 60-99 rolls into the next hour, as Date.UTC does: not checked here.)
-      if (["hour", "day", "month"].includes(b)) assert.equal(entry.modified, undefined, line);
+      if (["hour", "minute", "day", "month"].includes(b)) {
+        assert.equal(entry.modified, undefined, line);
+      }
       if (b !== "none") return;
       assert.equal(entry.type, m.dir ? "dir" : "file");
       assert.equal(entry.size, m.size);
