@@ -27,19 +27,55 @@ Deno.test("acceptConnections() yields every connection and ends when the listene
   for (const conn of [...accepted, ...clients]) conn.close();
 });
 
-Deno.test("acceptConnections() reports a failed accept(), waits, and goes on", async () => {
+Deno.test("acceptConnections() reports a failed accept(), waits retryDelay, and goes on", async () => {
   const emfile = new Error("Too many open files (os error 24)");
   const reset = new Deno.errors.ConnectionReset("Connection reset by peer");
-  const listener = scriptedListener([fakeConn("a"), emfile, reset, fakeConn("b")]);
+  const scripted = scriptedListener([fakeConn("a"), emfile, reset, fakeConn("b")]);
+  // What happens, in order: each accept() call, each error reported, and each
+  // timer started (with its delay). The timers are recorded, then run at once,
+  // so the test checks that the pause is asked for, not how long it took.
+  const events: string[] = [];
+  const listener = {
+    accept() {
+      events.push("accept");
+      return scripted.accept();
+    },
+  };
   const errors: Error[] = [];
   const names: string[] = [];
-  for await (
-    const conn of acceptConnections(listener, { onError: (e) => errors.push(e), retryDelay: 1 })
-  ) {
-    names.push((conn as unknown as { name: string }).name);
+  const realSetTimeout = globalThis.setTimeout;
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+    events.push(`wait ${ms} ms`);
+    return realSetTimeout(fn, 0);
+  }) as typeof setTimeout;
+  try {
+    for await (
+      const conn of acceptConnections(listener, {
+        onError: (e) => {
+          errors.push(e);
+          events.push("error");
+        },
+        retryDelay: 37,
+      })
+    ) {
+      names.push((conn as unknown as { name: string }).name);
+    }
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
   }
   assert.deepEqual(names, ["a", "b"]);
   assert.deepEqual(errors, [emfile, reset]);
+  assert.deepEqual(events, [
+    "accept", // a
+    "accept", // EMFILE
+    "error",
+    "wait 37 ms",
+    "accept", // reset
+    "error",
+    "wait 37 ms",
+    "accept", // b
+    "accept", // closed: the end
+  ]);
 });
 
 Deno.test("acceptConnections() stops when its signal aborts, even between failures", async () => {

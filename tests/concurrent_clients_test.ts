@@ -10,6 +10,7 @@ import {
   slowClient,
 } from "../scripts/concurrent_clients.ts";
 import { writeAll } from "../lib/write_all.ts";
+import { withTimeout } from "../lib/with_timeout.ts";
 import { PEERS, peerTest, PYTHON, run, runScript, startServer } from "./_helpers.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -85,11 +86,19 @@ Deno.test("concurrent_clients: a silent client is dropped on idle timeout and th
   for (const mode of ["one-at-a-time", "concurrent"] as const) {
     const server = round(mode, 1, 200);
     const silent = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-    const reply = await slowClient("127.0.0.1", server.port, "patient", 0);
+    // Dropped after the configured 0.2 s, not the 10 s default.
+    const reply = await within(
+      5000,
+      `${mode}: the patient client served`,
+      () => slowClient("127.0.0.1", server.port, "patient", 0),
+    );
     assert.equal(reply, "hello, patient", mode);
     // The silent client got the question, then the server hung up on it.
-    let heard = "";
-    for await (const chunk of silent.readable) heard += new TextDecoder().decode(chunk);
+    const heard = await within(5000, `${mode}: the silent client dropped`, async () => {
+      let text = "";
+      for await (const chunk of silent.readable) text += new TextDecoder().decode(chunk);
+      return text;
+    });
     assert.equal(heard, "your name?\n", mode);
     await server.finish();
   }
@@ -265,3 +274,15 @@ Deno.test("concurrent_clients: serveGreetings with a signal aborted already retu
   await serveGreetings(listener, "concurrent", new Gauge(), 1000, AbortSignal.abort());
   await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }));
 });
+
+/** `fn()`, failing the test if it has not settled within `ms`. */
+async function within<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await withTimeout(fn, ms);
+  } catch (error) {
+    if (error instanceof DOMException && error.name === "TimeoutError") {
+      throw new Error(`${what} not within ${ms / 1000} s: was the configured timeout ignored?`);
+    }
+    throw error;
+  }
+}

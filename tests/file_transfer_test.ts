@@ -12,6 +12,7 @@ import {
 import { encodeFrame } from "../lib/encode_frame.ts";
 import { readFrame } from "../lib/read_frame.ts";
 import { writeAll } from "../lib/write_all.ts";
+import { withTimeout } from "../lib/with_timeout.ts";
 import { DENO, randomBytes, runScript, scriptPath, sha256, startProcess } from "./_helpers.ts";
 
 const NET = "--allow-net=127.0.0.1";
@@ -320,3 +321,91 @@ Deno.test("file_transfer: an oversized header gets a verdict saying so", async (
   conn.close();
   listener.close();
 });
+
+Deno.test("file_transfer: serve --idle-timeout drops a sender that goes silent after the go-ahead", async () => {
+  const target = await Deno.makeTempDir();
+  const receiver = await startReceiver(target, ["--idle-timeout", "0.3"]);
+  let code = -1, stdout = "";
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
+  try {
+    const header = { name: "stalled.bin", size: 100, sha256: "0".repeat(64) };
+    await writeAll(conn, encodeFrame(new TextEncoder().encode(JSON.stringify(header))));
+    const goAhead = JSON.parse(new TextDecoder().decode((await readFrame(conn))!));
+    assert.deepEqual(goAhead, { ok: true });
+    await writeAll(conn, new Uint8Array(10)); // 10 of 100 bytes, then silence
+    // The receiver hangs up after the configured 0.3 s, well before the 30 s default,
+    // without a verdict.
+    assert.equal(
+      await within(5000, "the silent sender dropped", () => readFrame(conn)),
+      null,
+    );
+    await eventually(async () => (await listDir(target)).length === 0, "the temp file is removed");
+  } finally {
+    conn.close();
+    ({ code, stdout } = await receiver.stop());
+    await Deno.remove(target, { recursive: true });
+  }
+  assert.equal(code, 0);
+  assert.match(stdout, /dropped: silent for 0\.3 s/);
+});
+
+Deno.test("file_transfer: send --name stores the file under that name", async () => {
+  const source = await Deno.makeTempDir();
+  const target = await Deno.makeTempDir();
+  const receiver = await startReceiver(target);
+  try {
+    const data = randomBytes(1000);
+    await Deno.writeFile(`${source}/original.bin`, data);
+    const result = await sendWithCli(`${source}/original.bin`, receiver.port, [
+      "--name",
+      "other.bin",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /sent "other\.bin" \(1000 bytes\)/);
+    assert.deepEqual(await listDir(target), ["other.bin"]);
+    assert.equal(await sha256(await Deno.readFile(`${target}/other.bin`)), await sha256(data));
+  } finally {
+    const { code } = await receiver.stop();
+    await Deno.remove(source, { recursive: true });
+    await Deno.remove(target, { recursive: true });
+    assert.equal(code, 0);
+  }
+});
+
+Deno.test("file_transfer: serve --max-size 10 keeps a 10-byte file and refuses an 11-byte one", async () => {
+  const source = await Deno.makeTempDir();
+  const target = await Deno.makeTempDir();
+  const receiver = await startReceiver(target, ["--max-size", "10"]);
+  let code = -1, stdout = "";
+  try {
+    await Deno.writeFile(`${source}/fits.bin`, randomBytes(10));
+    await Deno.writeFile(`${source}/over.bin`, randomBytes(11));
+    const fits = await sendWithCli(`${source}/fits.bin`, receiver.port);
+    assert.equal(fits.code, 0, fits.stderr);
+    const over = await sendWithCli(`${source}/over.bin`, receiver.port);
+    assert.equal(over.code, 1, over.stdout);
+    assert.match(
+      over.stderr,
+      /^error: .*the receiver refused "over\.bin": 11 bytes is over the limit of 10/,
+    );
+    assert.deepEqual(await listDir(target), ["fits.bin"]);
+  } finally {
+    ({ code, stdout } = await receiver.stop());
+    await Deno.remove(source, { recursive: true });
+    await Deno.remove(target, { recursive: true });
+  }
+  assert.equal(code, 0);
+  assert.match(stdout, /refused "over\.bin": 11 bytes is over the limit/);
+});
+
+/** `fn()`, failing the test if it has not settled within `ms`. */
+async function within<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await withTimeout(fn, ms);
+  } catch (error) {
+    if (error instanceof DOMException && error.name === "TimeoutError") {
+      throw new Error(`${what} not within ${ms / 1000} s: was the configured timeout ignored?`);
+    }
+    throw error;
+  }
+}

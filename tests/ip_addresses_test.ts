@@ -967,3 +967,16 @@ Deno.test("ip_addresses: `local` needs --allow-sys=hostname,networkInterfaces an
   assert.equal(typeof hostname, "string");
   assert.ok(addresses.some((a: { address: string; loopback: boolean }) => a.loopback));
 });
+
+Deno.test("ip_addresses.ts net --limit N lists N subnets, then the count", async () => {
+  for (
+    const [limit, listed] of [[3, "10.0.0.0/28, 10.0.0.16/28, 10.0.0.32/28"], [1, "10.0.0.0/28"]]
+  ) {
+    const result = await runScript("ip_addresses", [
+      ...["net", "10.0.0.0/24", "--subnets", "28", "--limit", String(limit)],
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const line = result.stdout.split("\n").find((l) => l.startsWith("subnets"));
+    assert.equal(line, `subnets     ${listed}, ... (16 in all)`, `--limit ${limit}`);
+  }
+});

@@ -105,8 +105,10 @@ Deno.test("tcp_echo: an idle client is disconnected and others are still served"
   const server = startEcho({ idleTimeout: 200 });
   try {
     const idle = await connectEcho("127.0.0.1", server.port);
-    // The server closes the idle connection: our read sees the end of the stream.
-    assert.equal((await readToEnd(idle)).length, 0);
+    // The server closes the idle connection: our read sees the end of the stream,
+    // after the configured 0.2 s, not the 30 s default.
+    const rest = await within(5000, "the idle connection closed", () => readToEnd(idle));
+    assert.equal(rest.length, 0);
     idle.close();
     const fresh = await connectEcho("127.0.0.1", server.port);
     assert.deepEqual((await echo(fresh, new Uint8Array([7]))).reply, new Uint8Array([7]));
@@ -121,9 +123,13 @@ Deno.test("tcp_echo: a client that sends but never reads is cut off once the ser
   const server = startEcho({ idleTimeout: 300 });
   try {
     const greedy = await connectEcho("127.0.0.1", server.port);
-    // Write far more than the socket buffers hold, never reading the echo.
-    const flood = writeUntilFails(greedy, 256 * 1024 * 1024);
-    const outcome = await flood;
+    // Write far more than the socket buffers hold, never reading the echo. The
+    // cut-off comes after the configured 0.3 s of stalled writes, not the 30 s default.
+    const outcome = await within(
+      5000,
+      "the stalled connection cut off",
+      () => writeUntilFails(greedy, 256 * 1024 * 1024),
+    );
     assert.ok(
       outcome.failed,
       `the server never closed the stalled connection (${outcome.sent} B sent)`,
@@ -137,6 +143,18 @@ Deno.test("tcp_echo: a client that sends but never reads is cut off once the ser
   }
   assert.ok(server.log.some((line) => line.includes("idle")), server.log.join("\n"));
 });
+
+/** `fn()`, failing the test if it has not settled within `ms`. */
+async function within<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await withTimeout(fn, ms);
+  } catch (error) {
+    if (error instanceof DOMException && error.name === "TimeoutError") {
+      throw new Error(`${what} not within ${ms / 1000} s: was the configured timeout ignored?`);
+    }
+    throw error;
+  }
+}
 
 async function writeUntilFails(conn: Deno.Conn, limit: number) {
   const chunk = new Uint8Array(64 * 1024);
@@ -461,4 +479,18 @@ Deno.test("tcp_echo: serveEcho with a signal aborted already returns at once, li
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   await serveEcho(listener, { signal: AbortSignal.abort(), log: () => {} });
   await assert.rejects(connectEcho("127.0.0.1", listener.addr.port), /cannot connect/);
+});
+
+Deno.test("tcp_echo.ts serve --quiet echoes without logging connections", async () => {
+  const server = await startServer("tcp_echo", ["--quiet"]);
+  let stdout = "";
+  try {
+    const conn = await connectEcho("127.0.0.1", server.port);
+    assert.deepEqual((await echo(conn, new Uint8Array([5, 6]))).reply, new Uint8Array([5, 6]));
+    await hangUp(conn);
+  } finally {
+    ({ stdout } = await server.stop());
+  }
+  assert.match(stdout, /^listening on tcp:\/\/127\.0\.0\.1:\d+$/m);
+  assert.doesNotMatch(stdout, /connected|disconnected/);
 });

@@ -476,3 +476,55 @@ peerTest("interop: our client against a Python UDP echo (0 B, 1 B, 65507 B)", [
     await server.stop();
   }
 });
+
+Deno.test("udp_echo.ts serve --drop-every and --max-size drop what they say, --quiet logs nothing", async () => {
+  const client = listenUdp("127.0.0.1", 0);
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  /** Send each text in turn, then collect the echoes up to and including `last`. */
+  async function exchange(port: number, texts: string[], last: string): Promise<string[]> {
+    for (const text of texts) {
+      await client.send(encoder.encode(text), { transport: "udp", hostname: "127.0.0.1", port });
+    }
+    const echoes: string[] = [];
+    const deadline = AbortSignal.timeout(5000);
+    while (!echoes.includes(last)) {
+      const [bytes] = await Promise.race([
+        client.receive(),
+        new Promise<never>((_, reject) =>
+          deadline.addEventListener("abort", () => reject(new Error(`no echo of ${last}`)))
+        ),
+      ]);
+      echoes.push(decoder.decode(bytes));
+    }
+    return echoes;
+  }
+  try {
+    const server = await startServer("udp_echo", ["--drop-every", "2", "--max-size", "5"], {
+      scheme: "udp",
+    });
+    let stdout = "";
+    try {
+      // #1 echoed, #2 and #4 dropped (every 2nd), #3 is over 5 bytes, #5 echoed.
+      const echoes = await exchange(server.port, ["a1", "a2", "toolong", "a4", "a5"], "a5");
+      assert.deepEqual(echoes, ["a1", "a5"]);
+    } finally {
+      ({ stdout } = await server.stop());
+    }
+    assert.match(
+      stdout,
+      /#2 from 127\.0\.0\.1:\d+: 2 bytes, dropped on purpose \(--drop-every 2\)/,
+    );
+    assert.match(stdout, /#3 from 127\.0\.0\.1:\d+: longer than 5 bytes \(--max-size\), dropped/);
+
+    const quiet = await startServer("udp_echo", ["--quiet"], { scheme: "udp" });
+    try {
+      assert.deepEqual(await exchange(quiet.port, ["hush"], "hush"), ["hush"]);
+    } finally {
+      ({ stdout } = await quiet.stop());
+    }
+    assert.doesNotMatch(stdout, /from 127\.0\.0\.1/);
+  } finally {
+    client.close();
+  }
+});

@@ -23,6 +23,7 @@ import {
   StreamStats,
 } from "../scripts/udp_stream.ts";
 import { DENO, readHeader, runScript, scriptPath, startServer } from "./_helpers.ts";
+import { withTimeout } from "../lib/with_timeout.ts";
 
 // A frame of a 50 fps stream: frame n is captured n × 20 ms after the first.
 const frameAt = (sequence: number, size = HEADER_SIZE): StreamFrame => ({
@@ -518,8 +519,10 @@ Deno.test("udp_stream.ts serve reports a stream that went silent, then exits 0 o
       ...["send", "--port", server.port, "--frames", "10", "--rate", "200", "--loss", "0"],
     ]);
     assert.equal(sent.code, 0, sent.stderr);
-    // The receiver's once-a-second timer finds the stream silent, and reports it.
-    const [line] = (await server.waitFor(/^stream from/)).slice(-1);
+    // The receiver's once-a-second timer finds the stream silent, and reports it:
+    // after the configured 0.3 s (plus a tick), not the 5 s default.
+    const [line] = (await within(3500, "the silent stream reported", () =>
+      server.waitFor(/^stream from/))).slice(-1);
     assert.match(line, /^stream from 127\.0\.0\.1:\d+ ended \(silent for 0\.3 s\):$/);
     assert.match((await server.lines(1))[0], /^ {2}expected +10 /);
   } finally {
@@ -671,3 +674,15 @@ Deno.test("udp_stream.ts serve on a port in use: one error line, exit 1", async 
     taken.close();
   }
 });
+
+/** `fn()`, failing the test if it has not settled within `ms`. */
+async function within<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await withTimeout(fn, ms);
+  } catch (error) {
+    if (error instanceof DOMException && error.name === "TimeoutError") {
+      throw new Error(`${what} not within ${ms / 1000} s: was the configured timeout ignored?`);
+    }
+    throw error;
+  }
+}
