@@ -45,8 +45,13 @@ idempotency, a timeout per attempt and a deadline for all (RFC 9110 §9.2.2, §1
 usage:
   http_retry.ts                   demo: start httpbin (scripts/httpbin.ts) on a free port and send
                                   requests that fail in different ways; print what happens to each
+  http_retry.ts --url BASE        the same demo against BASE, e.g. https://httpbin.org (which has
+                                  no /flaky route: those cases then end at once with a 404)
   http_retry.ts fetch URL [flags] send one request, retried as needed: each attempt is logged on
                                   stderr, the final answer's body goes to stdout
+
+flags (demo):
+  --url BASE                the httpbin to use instead of starting one
 
 flags (fetch):
   --method METHOD           the request method (default GET)
@@ -68,7 +73,8 @@ exit status (fetch): 0 for a 2xx or 3xx answer, 1 otherwise (a 4xx, a 5xx we gav
 
 permissions:
   demo, and a URL on 127.0.0.1:   --allow-net=127.0.0.1
-  a URL elsewhere:                --allow-net=HOST (or plain --allow-net)
+  a URL elsewhere, or --url:      --allow-net=HOST,127.0.0.1 (or plain --allow-net; the demo
+                                  also tries a closed port on 127.0.0.1)
 `;
 
 // ---------------------------------------------------------------------------
@@ -526,12 +532,14 @@ const FLAGS = {
   deadline: { type: "number", default: 30, min: 0.001 },
   "max-retry-after": { type: "number", default: 30, min: 0 },
   quiet: { type: "boolean" },
+  url: { type: "string" },
 } as const;
 
 async function main(args: string[]): Promise<void> {
   const { flags, positionals } = parseFlags(args, FLAGS);
   const [command, ...rest] = positionals;
-  if (command === undefined) return await demo();
+  if (command === undefined) return await demo(flags.url);
+  if (flags.url !== undefined) throw new UsageError("--url is for the demo; fetch takes a URL");
   if (command !== "fetch") throw new UsageError(`unknown command "${command}"; expected fetch`);
   if (rest.length !== 1) throw new UsageError("fetch takes one URL");
   let url: URL;
@@ -588,11 +596,24 @@ async function main(args: string[]): Promise<void> {
 // The demo: httpbin on a free port, and requests that fail in different
 // ways. Short backoffs (100 ms, doubling, half of each random), so the whole
 // demo takes a few seconds and the growth of the waits shows.
-async function demo(): Promise<void> {
+// The demo runs against our own httpbin on a free port, or with --url against
+// another one (httpbin.org, say): the same requests, the same lessons, except
+// that /flaky is this project's route.
+async function demo(url?: string): Promise<void> {
+  let given: string | undefined;
+  if (url !== undefined) {
+    try {
+      given = new URL(url).href.replace(/\/$/, "");
+    } catch {
+      throw new UsageError(`--url "${url}" is not a URL (try https://httpbin.org)`);
+    }
+  }
   const stop = new AbortController();
-  const server = serveHttpbin({ signal: stop.signal });
-  const base = `http://127.0.0.1:${server.addr.port}`;
-  console.log(`httpbin: ${listeningBanner("http", server.addr)}`);
+  const server = given === undefined ? serveHttpbin({ signal: stop.signal }) : undefined;
+  const base = given ?? `http://127.0.0.1:${server!.addr.port}`;
+  console.log(
+    server ? `httpbin: ${listeningBanner("http", server.addr)}` : `httpbin: ${base} (--url)`,
+  );
   // A port where nothing listens: open one, note its number, close it.
   const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const nowhere = `http://127.0.0.1:${closed.addr.port}/get`;
@@ -644,9 +665,9 @@ async function demo(): Promise<void> {
     }
   } finally {
     stop.abort();
-    await server.finished;
+    await server?.finished;
   }
-  console.log("\nhttpbin: stopped; nothing left listening");
+  if (server) console.log("\nhttpbin: stopped; nothing left listening");
 }
 
 if (import.meta.main) runMain(USAGE, main);

@@ -21,7 +21,7 @@ import {
   parseRetryAfter,
 } from "../scripts/http_retry.ts";
 import { RetryError } from "../lib/retry_error.ts";
-import { runScript } from "./_helpers.ts";
+import { runScript, startServer } from "./_helpers.ts";
 
 const HOUR = 3_600_000;
 
@@ -682,6 +682,23 @@ Deno.test("http_retry: bad command lines exit 2 with one error line", async () =
     assert.equal(result.code, 2, args.join(" "));
     assert.match(result.stderr, /^error: .+\n$/, `${args.join(" ")}: ${result.stderr}`);
   }
+});
+
+Deno.test("http_retry demo --url BASE: the same cases against another httpbin, none started", async () => {
+  // "Another httpbin" is our own, run as a separate process: the demo must
+  // send every request there, and start and stop nothing of its own.
+  const httpbin = await startServer("httpbin", [], { scheme: "http" });
+  const base = `http://${httpbin.hostname}:${httpbin.port}`;
+  // (runScript never throws: it returns the exit code, and has its own time limit.)
+  const result = await runScript("http_retry", ["--url", `${base}/`]);
+  const { stdout: log } = await httpbin.stop();
+  assert.equal(result.code, 0, result.stderr);
+  assert.ok(result.stdout.startsWith(`httpbin: ${base} (--url)\n`), result.stdout);
+  assert.doesNotMatch(result.stdout, /listening on|stopped/);
+  assert.match(result.stdout, /attempt 3: 200 OK; done/); // /flaky/2, served over there
+  assert.match(log, /GET \/flaky\/2/);
+  const bad = await runScript("http_retry", ["fetch", "http://127.0.0.1:1/", "--url", "x"]);
+  assert.equal(bad.code, 2);
 });
 
 Deno.test("http_retry demo: each case ends as the lesson says", async () => {
