@@ -15,8 +15,8 @@
 //   3  the demo (no arguments, the @run flags, --no-prompt) exits 0 within 10 s,
 //      prints a transcript, and leaves nothing listening or running
 //   4  if --help mentions `serve`: `serve --port 0` prints `listening on
-//      <scheme>://127.0.0.1:<port>` (a real listener), then exits 0 on SIGTERM,
-//      leaving nothing behind
+//      <scheme>://127.0.0.1:<port>` (a real listener), then exits 0 on SIGTERM
+//      and, started again, on SIGINT (Ctrl-C), leaving nothing behind
 //   6  --help and -h print to stdout and exit 0; --help mentions each subcommand
 //      the script dispatches on; an unknown flag is one `error:` line, exit 2
 //   7  with no --allow-* flag at all: one `error:` line naming the missing
@@ -76,7 +76,10 @@ export async function checkScript(path: string): Promise<string[]> {
     violations.push(...await checkEveryFlagNeeded(path, flags));
   }
   violations.push(...await checkNoPermissions(path, flags));
-  if (help.mentionsServe) violations.push(...await checkServe(path, flags));
+  if (help.mentionsServe) {
+    violations.push(...await checkServe(path, flags));
+    violations.push(...await checkServeStopsOnSigint(path, flags));
+  }
   return violations;
 }
 
@@ -370,6 +373,55 @@ export async function checkServe(path: string, flags: string[]): Promise<string[
           stderrTail(child.stderr.text()),
       );
     }
+  }
+  violations.push(...leftoverViolations(4, "serve", { leftovers }));
+  return violations;
+}
+
+/**
+ * Point 4, Ctrl-C: `serve` also stops on SIGINT, exit 0, nothing left behind.
+ * (checkServe does the rest with SIGTERM; a server that handles only one of
+ * the two dies by the other, with no clean shutdown.)
+ */
+export async function checkServeStopsOnSigint(path: string, flags: string[]): Promise<string[]> {
+  const violations: string[] = [];
+  const before = await snapshot();
+  const child = spawnDeno(["run", "--no-prompt", ...flags, path, "serve", "--port", "0"]);
+  let exited = false;
+  const status = child.process.status.then((status) => {
+    exited = true;
+    return status;
+  });
+  const deadline = Date.now() + SAFETY_MS;
+  while (!exited && Date.now() < deadline && !/^listening on .*\n/m.test(child.stdout.text())) {
+    await delay(20);
+  }
+  if (exited || !/^listening on .*\n/m.test(child.stdout.text())) {
+    // checkServe reports why; this check has nothing to add.
+    if (!exited) kill(child.process, "SIGKILL");
+    await status;
+    await child.finish();
+    return violations;
+  }
+  await delay(250); // as in checkServe: signal handlers go in before the banner, but allow a moment
+  kill(child.process, "SIGINT");
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = true;
+    kill(child.process, "SIGKILL");
+  }, SIGTERM_LIMIT_MS);
+  const { code, signal } = await status;
+  clearTimeout(timer);
+  const leftovers = await settleLeftovers(before);
+  await child.finish();
+  if (killed) {
+    violations.push(`point 4: serve did not exit within ${SIGTERM_LIMIT_MS / 1000} s of SIGINT`);
+  } else if (code !== 0) {
+    violations.push(
+      `point 4: serve exited with ${
+        signal ? `signal ${signal}` : `code ${code}`
+      } on SIGINT (Ctrl-C); expected 0` + stderrTail(child.stderr.text()),
+    );
   }
   violations.push(...leftoverViolations(4, "serve", { leftovers }));
   return violations;

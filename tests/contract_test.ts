@@ -42,6 +42,7 @@ const FIXTURES: Record<string, { point: number; catches: RegExp } | null> = {
   demo_silent: { point: 3, catches: /the demo printed nothing on stdout/ },
   serve_no_banner: { point: 4, catches: /no "listening on" line although it has tcp/ },
   serve_dies_on_sigterm: { point: 4, catches: /exited with signal SIGTERM on SIGTERM/ },
+  serve_ignores_sigint: { point: 4, catches: /exited with signal SIGINT on SIGINT/ },
   serve_waits_for_clients: { point: 4, catches: /with an idle client connected: close every/ },
   serve_default_host_ipv6: {
     point: 4,
