@@ -316,6 +316,23 @@ export function peerTest(
   }
 }
 
+/**
+ * `fn()`, failing the test if it has not settled within `ms`: for a test of a
+ * configured timeout, with `ms` well under the script's default, so that a
+ * timeout that was ignored (the default used instead) fails the test rather
+ * than making it slower. Not a measure of speed.
+ */
+export async function within<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await withTimeout(fn, ms);
+  } catch (error) {
+    if (error instanceof DOMException && error.name === "TimeoutError") {
+      throw new Error(`${what} not within ${ms / 1000} s: was the configured timeout ignored?`);
+    }
+    throw error;
+  }
+}
+
 /** Random bytes of any size (crypto.getRandomValues fills at most 64 KiB a call). */
 export function randomBytes(size: number): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(size);

@@ -10,8 +10,7 @@ import {
   slowClient,
 } from "../scripts/concurrent_clients.ts";
 import { writeAll } from "../lib/write_all.ts";
-import { withTimeout } from "../lib/with_timeout.ts";
-import { PEERS, peerTest, PYTHON, run, runScript, startServer } from "./_helpers.ts";
+import { PEERS, peerTest, PYTHON, run, runScript, startServer, within } from "./_helpers.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -274,15 +273,3 @@ Deno.test("concurrent_clients: serveGreetings with a signal aborted already retu
   await serveGreetings(listener, "concurrent", new Gauge(), 1000, AbortSignal.abort());
   await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }));
 });
-
-/** `fn()`, failing the test if it has not settled within `ms`. */
-async function within<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await withTimeout(fn, ms);
-  } catch (error) {
-    if (error instanceof DOMException && error.name === "TimeoutError") {
-      throw new Error(`${what} not within ${ms / 1000} s: was the configured timeout ignored?`);
-    }
-    throw error;
-  }
-}

@@ -49,8 +49,7 @@ import {
   type Zone,
 } from "../scripts/dns_lookup.ts";
 import { RetryError } from "../lib/retry_error.ts";
-import { withTimeout } from "../lib/with_timeout.ts";
-import { PEERS, peerTest, run, runScript, startServer } from "./_helpers.ts";
+import { PEERS, peerTest, run, runScript, startServer, within } from "./_helpers.ts";
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 
@@ -1596,15 +1595,3 @@ peerTest(
     }
   },
 );
-
-/** `fn()`, failing the test if it has not settled within `ms`. */
-async function within<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await withTimeout(fn, ms);
-  } catch (error) {
-    if (error instanceof DOMException && error.name === "TimeoutError") {
-      throw new Error(`${what} not within ${ms / 1000} s: was the configured timeout ignored?`);
-    }
-    throw error;
-  }
-}

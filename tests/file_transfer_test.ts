@@ -12,8 +12,15 @@ import {
 import { encodeFrame } from "../lib/encode_frame.ts";
 import { readFrame } from "../lib/read_frame.ts";
 import { writeAll } from "../lib/write_all.ts";
-import { withTimeout } from "../lib/with_timeout.ts";
-import { DENO, randomBytes, runScript, scriptPath, sha256, startProcess } from "./_helpers.ts";
+import {
+  DENO,
+  randomBytes,
+  runScript,
+  scriptPath,
+  sha256,
+  startProcess,
+  within,
+} from "./_helpers.ts";
 
 const NET = "--allow-net=127.0.0.1";
 
@@ -397,15 +404,3 @@ Deno.test("file_transfer: serve --max-size 10 keeps a 10-byte file and refuses a
   assert.equal(code, 0);
   assert.match(stdout, /refused "over\.bin": 11 bytes is over the limit/);
 });
-
-/** `fn()`, failing the test if it has not settled within `ms`. */
-async function within<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await withTimeout(fn, ms);
-  } catch (error) {
-    if (error instanceof DOMException && error.name === "TimeoutError") {
-      throw new Error(`${what} not within ${ms / 1000} s: was the configured timeout ignored?`);
-    }
-    throw error;
-  }
-}

@@ -17,6 +17,7 @@ import {
   scriptPath,
   sha256,
   startServer,
+  within,
 } from "./_helpers.ts";
 
 /** Start serveEcho on a free loopback port, collecting its log lines. */
@@ -143,18 +144,6 @@ Deno.test("tcp_echo: a client that sends but never reads is cut off once the ser
   }
   assert.ok(server.log.some((line) => line.includes("idle")), server.log.join("\n"));
 });
-
-/** `fn()`, failing the test if it has not settled within `ms`. */
-async function within<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await withTimeout(fn, ms);
-  } catch (error) {
-    if (error instanceof DOMException && error.name === "TimeoutError") {
-      throw new Error(`${what} not within ${ms / 1000} s: was the configured timeout ignored?`);
-    }
-    throw error;
-  }
-}
 
 async function writeUntilFails(conn: Deno.Conn, limit: number) {
   const chunk = new Uint8Array(64 * 1024);

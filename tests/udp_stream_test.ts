@@ -22,8 +22,7 @@ import {
   StreamReceiver,
   StreamStats,
 } from "../scripts/udp_stream.ts";
-import { DENO, readHeader, runScript, scriptPath, startServer } from "./_helpers.ts";
-import { withTimeout } from "../lib/with_timeout.ts";
+import { DENO, readHeader, runScript, scriptPath, startServer, within } from "./_helpers.ts";
 
 // A frame of a 50 fps stream: frame n is captured n × 20 ms after the first.
 const frameAt = (sequence: number, size = HEADER_SIZE): StreamFrame => ({
@@ -674,15 +673,3 @@ Deno.test("udp_stream.ts serve on a port in use: one error line, exit 1", async 
     taken.close();
   }
 });
-
-/** `fn()`, failing the test if it has not settled within `ms`. */
-async function within<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await withTimeout(fn, ms);
-  } catch (error) {
-    if (error instanceof DOMException && error.name === "TimeoutError") {
-      throw new Error(`${what} not within ${ms / 1000} s: was the configured timeout ignored?`);
-    }
-    throw error;
-  }
-}
