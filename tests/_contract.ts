@@ -259,6 +259,40 @@ export async function checkDemo(path: string, flags: string[]): Promise<string[]
 // Point 4: serve
 // ---------------------------------------------------------------------------
 
+// A whole line of stdout that starts "listening on".
+const BANNER_LINE = /^listening on .*\n/m;
+
+/** `serve --port 0` started, its exit status, and whether it has exited yet. */
+function startServe(path: string, flags: string[]) {
+  const child = spawnDeno(["run", "--no-prompt", ...flags, path, "serve", "--port", "0"]);
+  let exited = false;
+  const status = child.process.status.then((status) => {
+    exited = true;
+    return status;
+  });
+  return { child, status, exited: () => exited };
+}
+
+/**
+ * Send `signal`; if the process has not exited SIGTERM_LIMIT_MS later, kill
+ * it. Resolves once it has exited: true if it had to be killed.
+ */
+async function stopWithin(
+  process: Deno.ChildProcess,
+  status: Promise<Deno.CommandStatus>,
+  signal: Deno.Signal,
+): Promise<boolean> {
+  let killed = false;
+  kill(process, signal);
+  const timer = setTimeout(() => {
+    killed = true;
+    kill(process, "SIGKILL");
+  }, SIGTERM_LIMIT_MS);
+  await status;
+  clearTimeout(timer);
+  return killed;
+}
+
 /**
  * Point 4: `serve --port 0` prints `listening on <scheme>://127.0.0.1:<port>`
  * for a real listener, then exits 0 on SIGTERM and leaves nothing behind.
@@ -267,38 +301,33 @@ export async function checkServe(path: string, flags: string[]): Promise<string[
   const violations: string[] = [];
   const bad = (message: string) => violations.push(`point 4: ${message}`);
   const before = await snapshot();
-  const child = spawnDeno(["run", "--no-prompt", ...flags, path, "serve", "--port", "0"]);
-  let exited = false;
-  const status = child.process.status.then((status) => {
-    exited = true;
-    return status;
-  });
+  const { child, status, exited } = startServe(path, flags);
 
   // Wait for a whole line that starts "listening on", or for the process to end.
-  const bannered = () => /^listening on .*\n/m.test(child.stdout.text());
+  const bannered = () => BANNER_LINE.test(child.stdout.text());
   // A server that already listens gets BANNER_GRACE_MS more to say so.
   let deadline = Date.now() + SAFETY_MS;
   let listening: string | undefined;
-  for (let i = 0; !exited && Date.now() < deadline && !bannered(); i++) {
+  for (let i = 0; !exited() && Date.now() < deadline && !bannered(); i++) {
     await delay(20);
     if (listening === undefined && i % 10 === 9) {
       listening = (await socketsOf(child.process.pid))[0];
       if (listening) deadline = Math.min(deadline, Date.now() + BANNER_GRACE_MS);
     }
   }
-  const ready = !exited && bannered();
-  if (exited) await child.finish(); // read all it printed before deciding
+  const ready = !exited() && bannered();
+  if (exited()) await child.finish(); // read all it printed before deciding
   if (ready) {
     const port = Number(child.stdout.text().match(/^listening on .*:(\d+)\s*$/m)?.[1]);
     if (port > 0 && !await listensOn(port)) {
       bad(`the banner names port ${port}, but nothing listens there`);
     }
-  } else if (exited && bannered()) {
+  } else if (exited() && bannered()) {
     bad(
       `serve exited (code ${(await status).code}) by itself; it must serve until SIGINT/SIGTERM` +
         stderrTail(child.stderr.text()),
     );
-  } else if (exited) {
+  } else if (exited()) {
     bad(
       `serve --port 0 exited (code ${(await status).code}) without a "listening on" line` +
         stderrTail(child.stderr.text()),
@@ -324,19 +353,13 @@ export async function checkServe(path: string, flags: string[]): Promise<string[
   }
 
   let killed = false;
-  let exitedByItself = exited;
-  if (!exited) {
+  let exitedByItself = exited();
+  if (!exited()) {
     // A moment for the script to finish setting up after its banner (a
     // script should install its signal handlers before it prints it).
     await delay(250);
-    exitedByItself = exited;
-    kill(child.process, "SIGTERM");
-    const timer = setTimeout(() => {
-      killed = true;
-      kill(child.process, "SIGKILL");
-    }, SIGTERM_LIMIT_MS);
-    await status;
-    clearTimeout(timer);
+    exitedByItself = exited();
+    killed = await stopWithin(child.process, status, "SIGTERM");
   }
   const { code, signal } = await status;
   try {
@@ -386,32 +409,21 @@ export async function checkServe(path: string, flags: string[]): Promise<string[
 export async function checkServeStopsOnSigint(path: string, flags: string[]): Promise<string[]> {
   const violations: string[] = [];
   const before = await snapshot();
-  const child = spawnDeno(["run", "--no-prompt", ...flags, path, "serve", "--port", "0"]);
-  let exited = false;
-  const status = child.process.status.then((status) => {
-    exited = true;
-    return status;
-  });
+  const { child, status, exited } = startServe(path, flags);
   const deadline = Date.now() + SAFETY_MS;
-  while (!exited && Date.now() < deadline && !/^listening on .*\n/m.test(child.stdout.text())) {
+  while (!exited() && Date.now() < deadline && !BANNER_LINE.test(child.stdout.text())) {
     await delay(20);
   }
-  if (exited || !/^listening on .*\n/m.test(child.stdout.text())) {
+  if (exited() || !BANNER_LINE.test(child.stdout.text())) {
     // checkServe reports why; this check has nothing to add.
-    if (!exited) kill(child.process, "SIGKILL");
+    if (!exited()) kill(child.process, "SIGKILL");
     await status;
     await child.finish();
     return violations;
   }
   await delay(250); // as in checkServe: signal handlers go in before the banner, but allow a moment
-  kill(child.process, "SIGINT");
-  let killed = false;
-  const timer = setTimeout(() => {
-    killed = true;
-    kill(child.process, "SIGKILL");
-  }, SIGTERM_LIMIT_MS);
+  const killed = await stopWithin(child.process, status, "SIGINT");
   const { code, signal } = await status;
-  clearTimeout(timer);
   const leftovers = await settleLeftovers(before);
   await child.finish();
   if (killed) {
