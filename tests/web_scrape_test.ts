@@ -391,12 +391,18 @@ Deno.test("PoliteFetcher: redirects are followed, each hop checked against robot
   }
 });
 
-Deno.test("scrape() stays on the start origin: a More link elsewhere (via <base href>) ends it", async () => {
+/** A second site on loopback that notes every path asked of it (none should be). */
+function anotherSite() {
   const otherSeen: string[] = [];
   const other = serve((request) => {
     otherSeen.push(new URL(request.url).pathname);
     return new Response("<p>elsewhere", { headers: { "content-type": "text/html" } });
   });
+  return { other, otherSeen };
+}
+
+Deno.test("scrape() stays on the start origin: a More link elsewhere (via <base href>) ends it", async () => {
+  const { other, otherSeen } = anotherSite();
   const first = serve((request) => {
     if (new URL(request.url).pathname === "/robots.txt") return new Response("", { status: 404 });
     return new Response(
@@ -424,11 +430,7 @@ Deno.test("scrape() stays on the start origin: a More link elsewhere (via <base 
 });
 
 Deno.test("PoliteFetcher: a redirect to another origin is an error, and not followed", async () => {
-  const otherSeen: string[] = [];
-  const other = serve((request) => {
-    otherSeen.push(new URL(request.url).pathname);
-    return new Response("<p>elsewhere", { headers: { "content-type": "text/html" } });
-  });
+  const { other, otherSeen } = anotherSite();
   const first = serve((request) => {
     if (new URL(request.url).pathname === "/robots.txt") return new Response("", { status: 404 });
     return new Response(null, { status: 302, headers: { location: `${other.origin}/away` } });
